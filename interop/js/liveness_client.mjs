@@ -219,7 +219,13 @@ function loadSdk() {
     return {
       sdk: require("@aws-sdk/client-rekognitionstreaming"),
       ws: fromClient("@aws-sdk/middleware-websocket"),
-      serde: undefined, // node and browser runtimes share @smithy/core's eventStreamSerdeProvider
+      // runtimeConfig.browser.js imports eventStreamSerdeProvider from "@smithy/core/event-streams",
+      // which a bundler maps (package.json "browser" condition) to index.browser.js: the
+      // ReadableStream-based marshaller. Node's condition would give the Node-stream one,
+      // which the WebSocket payload handler rejects. Load the browser file by absolute path.
+      serde: fromClient(
+        fromClient.resolve("@smithy/core/event-streams").replace(/index\.js$/, "index.browser.js"),
+      ).eventStreamSerdeProvider,
       versions: {
         client: fromClient("@aws-sdk/client-rekognitionstreaming/package.json").version,
         middleware_websocket: fromClient("@aws-sdk/middleware-websocket/package.json").version,

@@ -13,10 +13,7 @@ use url::Url;
 
 use super::clock::Clock;
 use super::redact::RedactedUrl;
-use super::sigv4::{
-    self, canonical_path, canonical_query, credential_scope, derive_signing_key, hex_lower, hmac_sha256,
-    presign_canonical_request, request_string_to_sign, UtcTime, ALGORITHM,
-};
+use super::sigv4::{sign_query, QuerySigningInput};
 
 /// Default lifetime of a presigned URL: 60 seconds, as the JavaScript SDK uses.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(60);
@@ -151,29 +148,23 @@ impl Presigner {
             return Err(PresignError::AlreadySigned { param: param.clone() });
         }
 
-        let secs = sigv4::epoch_seconds(time).ok_or(PresignError::TimeOutOfRange)?;
-        let amz_bytes = UtcTime::from_epoch_seconds(secs).amz_date_bytes();
-        let amz_date = String::from_utf8_lossy(&amz_bytes).into_owned();
-        let date = &amz_date[..8];
-        let scope = credential_scope(date, &self.region, &self.service);
-        let credential = format!("{}/{scope}", self.credentials.access_key_id());
-        let expires_text = expires.to_string();
-
-        let mut all: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        all.push(("X-Amz-Algorithm", ALGORITHM));
-        all.push(("X-Amz-Credential", &credential));
-        all.push(("X-Amz-Date", &amz_date));
-        all.push(("X-Amz-Expires", &expires_text));
-        all.push(("X-Amz-SignedHeaders", "host"));
-        if let Some(token) = self.credentials.session_token() {
-            all.push(("X-Amz-Security-Token", token));
-        }
-        let query = canonical_query(all);
-        let path = canonical_path(target.path());
-        let canonical_request = presign_canonical_request(&path, &query, &host);
-        let string_to_sign = request_string_to_sign(&amz_date, &scope, &canonical_request);
-        let key = derive_signing_key(self.credentials.secret_access_key(), date, &self.region, &self.service);
-        let signature = hex_lower(&hmac_sha256(&key, string_to_sign.as_bytes()));
+        let signed = sign_query(
+            &QuerySigningInput {
+                access_key_id: self.credentials.access_key_id(),
+                secret_access_key: self.credentials.secret_access_key(),
+                session_token: self.credentials.session_token(),
+                region: &self.region,
+                service: &self.service,
+                host: &host,
+                wire_path: target.path(),
+                params: &pairs,
+                expires_secs: expires,
+            },
+            time,
+        )
+        .ok_or(PresignError::TimeOutOfRange)?;
+        let signature = signed.signature;
+        let query = signed.canonical_query;
 
         target.set_query(Some(&format!("{query}&X-Amz-Signature={signature}")));
         tracing::trace!(url = %RedactedUrl(&target), "presigned");

@@ -287,6 +287,95 @@ pub fn presign_canonical_request(canonical_path: &str, canonical_query: &str, ho
     format!("GET\n{canonical_path}\n{canonical_query}\nhost:{host}\n\nhost\n{EMPTY_SHA256_HEX}")
 }
 
+/// Every intermediate of a query-string (presigned) SigV4 signature, for tests and diagnoses.
+///
+/// The canonical request and the query contain the session token when there is one: treat
+/// both as secrets (never log them unredacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct QuerySignature {
+    /// The canonical query string, without `X-Amz-Signature`.
+    pub canonical_query: String,
+    /// The canonical request.
+    pub canonical_request: String,
+    /// The string-to-sign.
+    pub string_to_sign: String,
+    /// Hex signature.
+    pub signature: String,
+}
+
+impl std::fmt::Debug for QuerySignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuerySignature").finish_non_exhaustive()
+    }
+}
+
+/// Inputs of a generic query-string SigV4 signature of a GET whose only signed header is `host`.
+#[derive(Clone, Copy)]
+pub struct QuerySigningInput<'a> {
+    /// Access key id.
+    pub access_key_id: &'a str,
+    /// Secret access key.
+    pub secret_access_key: &'a str,
+    /// Session token, signed inside the query when present.
+    pub session_token: Option<&'a str>,
+    /// Region of the credential scope.
+    pub region: &'a str,
+    /// Signing name of the credential scope.
+    pub service: &'a str,
+    /// The `Host` header value.
+    pub host: &'a str,
+    /// The path as sent on the wire (percent-encoded once).
+    pub wire_path: &'a str,
+    /// The request's own query parameters, decoded.
+    pub params: &'a [(String, String)],
+    /// `X-Amz-Expires`, in seconds (not capped here; [`crate::Presigner`] caps it at 300).
+    pub expires_secs: u64,
+}
+
+impl std::fmt::Debug for QuerySigningInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuerySigningInput")
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs a GET in query-string mode at `time` (sub-seconds dropped): the generic SigV4 rules,
+/// shared by the presigner and the verifier. `None` if `time` is before 1970.
+pub fn sign_query(input: &QuerySigningInput<'_>, time: SystemTime) -> Option<QuerySignature> {
+    let secs = epoch_seconds(time)?;
+    let amz_bytes = UtcTime::from_epoch_seconds(secs).amz_date_bytes();
+    let amz_date = std::str::from_utf8(&amz_bytes).ok()?;
+    let date = &amz_date[..8];
+    let scope = credential_scope(date, input.region, input.service);
+    let credential = format!("{}/{scope}", input.access_key_id);
+    let expires_text = input.expires_secs.to_string();
+    let mut all: Vec<(&str, &str)> = input.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    all.push(("X-Amz-Algorithm", ALGORITHM));
+    all.push(("X-Amz-Credential", &credential));
+    all.push(("X-Amz-Date", amz_date));
+    all.push(("X-Amz-Expires", &expires_text));
+    all.push(("X-Amz-SignedHeaders", "host"));
+    if let Some(token) = input.session_token {
+        all.push(("X-Amz-Security-Token", token));
+    }
+    let canonical_query = canonical_query(all);
+    let canonical_request =
+        presign_canonical_request(&canonical_path(input.wire_path), &canonical_query, input.host);
+    let string_to_sign = request_string_to_sign(amz_date, &scope, &canonical_request);
+    let key = derive_signing_key(input.secret_access_key, date, input.region, input.service);
+    let signature = hex_lower(&hmac_sha256(&key, string_to_sign.as_bytes()));
+    Some(QuerySignature {
+        canonical_query,
+        canonical_request,
+        string_to_sign,
+        signature,
+    })
+}
+
 /// The credential scope `yyyymmdd/region/service/aws4_request`.
 pub fn credential_scope(date: &str, region: &str, service: &str) -> String {
     format!("{date}/{region}/{service}/aws4_request")
