@@ -3,5 +3,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod proto;
+#[cfg(feature = "transport")]
+pub mod transport;
 
 pub use proto::{Clock, EventSigner, ManualTime, PresignError, PresignedUrl, Presigner, SignError};
