@@ -22,6 +22,9 @@
 //   DEV_MODE                    normal | exception (send InvalidSignatureException on connect)
 //                               | burst (send ChallengeEvent + ServerSessionInformationEvent back to back)
 //   DEV_CLOSE_CODE              close code used after an exception frame (default 1008; arbitrary, not AWS's)
+//   DEV_SESSION_INFO_COUNT      how many ServerSessionInformationEvents to send back to back (default 1)
+//   DEV_DISCONNECT_ON           empty-chunk (default: answer the empty VideoChunk) | end (answer the end frame)
+//   DEV_CLOSE_AFTER_DISCONNECT=1  the server closes (1000) right after sending DisconnectionEvent
 //   DEV_ONCE=1                  exit after the first connection has closed
 //
 // Usage: node dev_server.mjs   →  {"kind":"listening","endpoint":"http://127.0.0.1:PORT",...}
@@ -38,6 +41,9 @@ const SERVER_OFFSET = Number(process.env.DEV_SERVER_CLOCK_OFFSET_MS || 0);
 const MODE = process.env.DEV_MODE || "normal";
 const CLOSE_CODE = Number(process.env.DEV_CLOSE_CODE || 1008);
 const ONCE = process.env.DEV_ONCE === "1";
+const REPEAT = Number(process.env.DEV_SESSION_INFO_COUNT || 1);
+const CLOSE_AFTER_DISCONNECT = process.env.DEV_CLOSE_AFTER_DISCONNECT === "1";
+const DISCONNECT_ON = process.env.DEV_DISCONNECT_ON || "empty-chunk";
 const WINDOW_MS = 5 * 60 * 1000;
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -91,11 +97,24 @@ function checkPresign(rawUrl, host) {
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join("&");
-  const canonicalRequest = ["GET", path, canonicalQuery, `host:${host}`, "", "host", EMPTY_SHA256].join("\n");
   const scope = `${day}/${region}/${service}/aws4_request`;
-  const sts = ["AWS4-HMAC-SHA256", q["X-Amz-Date"], scope, sha256hex(canonicalRequest)].join("\n");
-  const expected = createHmac("sha256", signingKey(day, region, service)).update(sts).digest("hex");
-  if (expected !== result.seed) return { ...result, checked: true, ok: false, error: "The request signature we calculated does not match the signature you provided." };
+  // The JS SDK signs `host` WITHOUT the port when the endpoint has a non-default port
+  // (its websocketEndpointMiddleware sets the host header from request.hostname before
+  // hostHeaderMiddleware runs), while the WebSocket client sends `Host: 127.0.0.1:PORT`.
+  // So try the Host header as received first, then the same without its port.
+  const candidates = [host, host.replace(/:\d+$/, "")].filter((h, i, a) => a.indexOf(h) === i);
+  let signedHost = null;
+  for (const h of candidates) {
+    const canonicalRequest = ["GET", path, canonicalQuery, `host:${h}`, "", "host", EMPTY_SHA256].join("\n");
+    const sts = ["AWS4-HMAC-SHA256", q["X-Amz-Date"], scope, sha256hex(canonicalRequest)].join("\n");
+    const expected = createHmac("sha256", signingKey(day, region, service)).update(sts).digest("hex");
+    if (expected === result.seed) {
+      signedHost = h;
+      break;
+    }
+  }
+  result.signed_host = signedHost;
+  if (signedHost === null) return { ...result, checked: true, ok: false, error: "The request signature we calculated does not match the signature you provided." };
   if (CHECK_SKEW) {
     const err = windowError(parseAmzDate(q["X-Amz-Date"]), serverNow());
     if (err) return { ...result, checked: true, ok: false, error: err };
@@ -123,7 +142,7 @@ wss.on("connection", (ws, req) => {
     request_headers: Object.keys(req.headers),
   });
   const pre = checkPresign(req.url, req.headers.host);
-  out({ kind: "presign", conn, checked: pre.checked, ok: pre.ok, error: pre.error ?? null });
+  out({ kind: "presign", conn, checked: pre.checked, ok: pre.ok, signed_host: pre.signed_host ?? null, host_header: req.headers.host, error: pre.error ?? null });
   let prior = pre.seed;
   let frameNo = 0;
   let failed = false;
@@ -154,8 +173,8 @@ wss.on("connection", (ws, req) => {
     fail("Signature not yet current: (dev_server DEV_MODE=exception)");
   } else {
     if (MODE === "burst") ws.send(serverEvent("ChallengeEvent", { Type: "FaceMovementAndLightChallenge", Version: "1.0.0" }));
-    ws.send(serverEvent("ServerSessionInformationEvent", sessionInfo));
-    out({ kind: "send_event", conn, type: "ServerSessionInformationEvent", burst: MODE === "burst" });
+    for (let i = 0; i < REPEAT; i++) ws.send(serverEvent("ServerSessionInformationEvent", sessionInfo));
+    out({ kind: "send_event", conn, type: "ServerSessionInformationEvent", burst: MODE === "burst", count: REPEAT });
   }
 
   ws.on("message", (data, isBinary) => {
@@ -224,9 +243,10 @@ wss.on("connection", (ws, req) => {
       const err = windowError(dateH.value, serverNow());
       if (err) return fail(err);
     }
-    if (isEmptyVideo) {
+    if (DISCONNECT_ON === "end" ? line.end_frame : isEmptyVideo) {
       ws.send(serverEvent("DisconnectionEvent", { TimestampMillis: serverNow() }));
       out({ kind: "send_event", conn, type: "DisconnectionEvent" });
+      if (CLOSE_AFTER_DISCONNECT) ws.close(1000);
     }
   });
 

@@ -64,6 +64,9 @@ const PACE_MS = intEnv("PACE_MS", 50);
 const VIDEO_WIDTH = process.env.VIDEO_WIDTH || "640";
 const VIDEO_HEIGHT = process.env.VIDEO_HEIGHT || "480";
 const CHALLENGE_VERSIONS = process.env.CHALLENGE_VERSIONS || "FaceMovementAndLightChallenge_1.0.0";
+// "port" (default): the Host header is what any WebSocket client sends, 127.0.0.1:PORT.
+// "signed": send the Host value the SDK actually signed (hostname without port).
+const WS_HOST_HEADER = process.env.WS_HOST_HEADER || "port";
 
 const hardTimer = setTimeout(
   () => finish(4, { kind: "error", message: `timeout: no completion within TIMEOUT_MS=${TIMEOUT_MS}` }),
@@ -73,6 +76,7 @@ const hardTimer = setTimeout(
 if (!ENDPOINT) finish(4, { kind: "error", message: "ENDPOINT is required (e.g. http://127.0.0.1:PORT)" });
 if (!ACCESS_KEY_ID || !SECRET_ACCESS_KEY) finish(4, { kind: "error", message: "ACCESS_KEY_ID and SECRET_ACCESS_KEY are required" });
 if (CLIENT !== "current" && CLIENT !== "legacy") finish(4, { kind: "error", message: `CLIENT must be current or legacy, got ${JSON.stringify(CLIENT)}` });
+if (WS_HOST_HEADER !== "port" && WS_HOST_HEADER !== "signed") finish(4, { kind: "error", message: `WS_HOST_HEADER must be port or signed, got ${JSON.stringify(WS_HOST_HEADER)}` });
 if (CHUNKS < 0) finish(4, { kind: "error", message: "CHUNKS must be >= 0" });
 
 let endpointUrl;
@@ -104,7 +108,7 @@ if (!isLoopbackHost(endpointUrl.hostname)) {
 //  * keeps an 'error' listener, because an EventEmitter 'error' without a
 //    listener would crash Node, while a browser just fires an error event;
 //  * logs what goes over the wire (url, frames sent/received, close codes).
-const wire = { exceptionFrames: [], sockets: [] };
+const wire = { exceptionFrames: [], sockets: [], lastError: null };
 
 function describeOutgoing(data) {
   const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
@@ -176,7 +180,12 @@ class LoopbackWebSocket extends WebSocketBase {
       url = "ws://" + url.slice("wss://".length);
       rewritten = true;
     }
-    super(url, protocols, { allowSynchronousEvents: false, ...(options ?? {}) });
+    const opts = { allowSynchronousEvents: false, ...(options ?? {}) };
+    if (WS_HOST_HEADER === "signed") {
+      // The SDK signs `host:<hostname>` without the port (see README); optionally send exactly that.
+      opts.headers = { ...(opts.headers ?? {}), Host: parsed.hostname };
+    }
+    super(url, protocols, opts);
     this.binaryType = "arraybuffer";
     wire.sockets.push(this);
     const q = new URL(url).searchParams;
@@ -189,11 +198,16 @@ class LoopbackWebSocket extends WebSocketBase {
       x_amz_date: q.get("X-Amz-Date"),
       x_amz_expires: q.get("X-Amz-Expires"),
       user_agent: q.get("user-agent"),
+      x_amz_user_agent: q.get("x-amz-user-agent"),
+      host_header: WS_HOST_HEADER === "signed" ? parsed.hostname : parsed.host,
     });
     this.on("upgrade", (res) => out({ kind: "ws", event: "upgrade", status: res.statusCode, date: res.headers.date ?? null }));
     this.on("open", () => out({ kind: "ws", event: "open" }));
     this.on("message", (data) => out(describeIncoming(data)));
-    this.on("error", (err) => out({ kind: "ws", event: "error", message: describe(err) }));
+    this.on("error", (err) => {
+      wire.lastError = describe(err);
+      out({ kind: "ws", event: "error", message: wire.lastError });
+    });
     this.on("close", (code, reason) => out({ kind: "ws", event: "close", code, reason: reason.toString("utf8") }));
   }
 
@@ -203,7 +217,16 @@ class LoopbackWebSocket extends WebSocketBase {
   }
 
   close(code, reason) {
-    out({ kind: "ws", event: "client_close", code: code ?? null, reason: reason ?? null, ready_state: this.readyState });
+    // ws itself calls close() to echo a close frame received from the server; only
+    // calls made while no close frame has been received come from the SDK.
+    const echo = Boolean(this._closeFrameReceived);
+    out({
+      kind: "ws",
+      event: echo ? "close_echo" : "client_close",
+      code: code ?? null,
+      reason: reason === undefined ? null : Buffer.isBuffer(reason) ? reason.toString("utf8") : String(reason),
+      ready_state: this.readyState,
+    });
     return super.close(code, reason);
   }
 }
@@ -347,13 +370,15 @@ function toJsonSafe(v) {
 
 function exceptionLine(err) {
   // Rekognition exception frames carry {"Message": "..."}; unmodeled ones surface as Error(rawPayload).
+  // The current SDK may append "\n  Deserialization error: ..." to the raw payload.
   let message = err?.message ?? describe(err);
   let raw;
   if (typeof message === "string" && message.startsWith("{")) {
+    const jsonPart = message.split("\n  Deserialization error:")[0];
     try {
-      const parsed = JSON.parse(message);
+      const parsed = JSON.parse(jsonPart);
       raw = message;
-      message = parsed.Message ?? parsed.message ?? message;
+      message = parsed.Message ?? parsed.message ?? jsonPart;
     } catch {
       /* keep as is */
     }
@@ -380,7 +405,15 @@ async function main() {
   } catch (err) {
     await waitForSocketsClosed(200);
     if (wire.exceptionFrames.length > 0) finish(3, exceptionLine(err));
-    finish(4, { kind: "error", message: `send failed: ${describe(err)}`, phase: "connect" });
+    // A failed upgrade (refused, HTTP 403, ...) only surfaces after the SDK's connection
+    // timeout (3000 ms current, 2000 ms legacy) as an Error with an empty message and
+    // $metadata {httpStatusCode: 500, websocketSynthetic500Error: true}; add what ws saw.
+    finish(4, {
+      kind: "error",
+      message: `send failed: ${describe(err)}${wire.lastError ? ` (websocket: ${wire.lastError})` : ""}`,
+      phase: "connect",
+      ...(err?.$metadata ? { metadata: err.$metadata } : {}),
+    });
     return;
   }
   out({ kind: "response", session_id: response.SessionId ?? null, status: response.$metadata?.httpStatusCode ?? null });
