@@ -223,7 +223,7 @@ pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
 /// Decodes hex (either case). `None` if the text is not hex.
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let b = text.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| -> Option<u8> {
