@@ -61,10 +61,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(feature = "emulator")]
+pub mod emulator;
 pub mod proto;
 #[cfg(feature = "verify")]
 pub mod verify;
 #[cfg(feature = "transport")]
 pub mod transport;
+#[cfg(any(feature = "transcribe", feature = "liveness"))]
+pub mod services;
 
 pub use proto::{Clock, EventSigner, ManualTime, PresignError, PresignedUrl, Presigner, SignError};
