@@ -908,8 +908,31 @@ async fn http403_style_refuses_the_upgrade_with_date_error_type_and_json_body() 
 }
 
 #[tokio::test]
-async fn a_host_signed_without_its_port_is_diagnosed_in_the_record() {
+async fn a_host_signed_without_its_port_is_accepted_by_default_like_the_js_sdk_needs() {
     let handle = emulator(EmulatorConfig::default().rejection_style(RejectionStyle::Http403)).await;
+    let presigned = Presigner::new(handle.credentials(), "us-east-1", "transcribe")
+        .presign(
+            &Url::parse(&TRANSCRIBE.replace(":8443", "")).unwrap(),
+            &Clock::system(),
+        )
+        .unwrap();
+    let result = open_presigned(
+        &handle,
+        presigned,
+        Some("transcribestreaming.us-east-1.amazonaws.com:8443"),
+    )
+    .await;
+    assert!(result.is_ok(), "the upgrade should be accepted");
+}
+
+#[tokio::test]
+async fn a_host_signed_without_its_port_is_diagnosed_in_the_record() {
+    let handle = emulator(
+        EmulatorConfig::default()
+            .rejection_style(RejectionStyle::Http403)
+            .accept_host_without_port(false),
+    )
+    .await;
     let presigned = Presigner::new(handle.credentials(), "us-east-1", "transcribe")
         .presign(
             &Url::parse(&TRANSCRIBE.replace(":8443", "")).unwrap(),

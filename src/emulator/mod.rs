@@ -136,6 +136,8 @@ pub struct EmulatorConfig {
     pub(crate) max_message_bytes: usize,
     pub(crate) close_grace: Duration,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) send_date_header: bool,
+    pub(crate) host_without_port: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -155,11 +157,29 @@ impl Default for EmulatorConfig {
             max_message_bytes: 1024 * 1024 + 64 * 1024,
             close_grace: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(10),
+            send_date_header: true,
+            host_without_port: true,
         }
     }
 }
 
 impl EmulatorConfig {
+    /// Whether upgrade responses (101 and refusals) carry a `Date` header from the emulator's
+    /// clock. Default true, as Rekognition does; turn it off to make clients learn the clock from
+    /// the error messages alone.
+    pub fn send_date_header(mut self, send: bool) -> Self {
+        self.send_date_header = send;
+        self
+    }
+
+    /// Whether a URL signed for the received `Host` without its port is accepted. Default true:
+    /// aws-sdk-js-v3 signs a custom endpoint's host without the port it connects to (the real
+    /// endpoints use default ports, so the services never see this). Turn off for a strict check.
+    pub fn accept_host_without_port(mut self, accept: bool) -> Self {
+        self.host_without_port = accept;
+        self
+    }
+
     /// The address to listen on. Default `127.0.0.1:0` (any free port, loopback only).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;

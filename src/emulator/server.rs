@@ -201,7 +201,17 @@ fn decide(
                 RejectionStyle::Http403 => Verdict::Refuse(e),
                 _ => Verdict::Pending(e),
             };
-            match ctx.verifier.verify_upgrade(path_and_query, host) {
+            let mut verified = ctx.verifier.verify_upgrade(path_and_query, host);
+            if ctx.config.host_without_port {
+                if let (Err(_), Some((bare, port))) = (&verified, host.rsplit_once(':')) {
+                    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+                        if let Ok(upgrade) = ctx.verifier.verify_upgrade(path_and_query, bare) {
+                            verified = Ok(upgrade);
+                        }
+                    }
+                }
+            }
+            match verified {
                 Err(rejection) => error(rejection.with_service(service.family()).into()),
                 Ok(upgrade) => match validate_params(service, &upgrade) {
                     Err(e) => error(e),
@@ -226,6 +236,7 @@ fn decide(
                 Err(error_response(
                     404,
                     &date,
+                    ctx.config.send_date_header,
                     "UnknownOperationException",
                     body,
                 )),
@@ -236,14 +247,24 @@ fn decide(
             let body = http_error_body(&e.exception_type, &e.message);
             (
                 status,
-                Err(error_response(status, &date, &e.exception_type, body)),
+                Err(error_response(
+                    status,
+                    &date,
+                    ctx.config.send_date_header,
+                    &e.exception_type,
+                    body,
+                )),
             )
         }
         Verdict::Pending(..) | Verdict::Accept(..) => {
-            if let Ok(value) = http::HeaderValue::from_str(&date) {
+            if !ctx.config.send_date_header {
+                (101, Ok(response))
+            } else if let Ok(value) = http::HeaderValue::from_str(&date) {
                 response.headers_mut().insert(http::header::DATE, value);
+                (101, Ok(response))
+            } else {
+                (101, Ok(response))
             }
-            (101, Ok(response))
         }
     };
 
@@ -253,7 +274,7 @@ fn decide(
         r.service = service;
         r.params = params;
         r.url_date = url_date;
-        r.upgrade_date_header = Some(date.clone());
+        r.upgrade_date_header = ctx.config.send_date_header.then(|| date.clone());
         r.upgrade_status = Some(status);
         match &verdict {
             Verdict::Refuse(e) => r.rejection = Some(e.record(Delivery::HttpStatus(status))),
@@ -264,7 +285,13 @@ fn decide(
     (Decision { verdict }, result)
 }
 
-fn error_response(status: u16, date: &str, exception_type: &str, body: String) -> ErrorResponse {
+fn error_response(
+    status: u16,
+    date: &str,
+    send_date: bool,
+    exception_type: &str,
+    body: String,
+) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(body.clone()));
     *response.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
@@ -274,7 +301,9 @@ fn error_response(status: u16, date: &str, exception_type: &str, body: String) -
             headers.insert(name, value);
         }
     };
-    put("date", date);
+    if send_date {
+        put("date", date);
+    }
     put("x-amzn-errortype", exception_type);
     put("content-type", "application/json");
     put("content-length", &body.len().to_string());

@@ -13,12 +13,13 @@
 //!   empty end frame (when frames are signed), then keeps reading; the stream half yields the
 //!   remaining events and ends (`None`) when the server closes, or after
 //!   [`SessionConfig::final_results_timeout`](super::SessionConfig::final_results_timeout).
-//! * [`SessionSink::disconnect`] sends a WebSocket close at once (for example after Liveness's
-//!   `DisconnectionEvent`).
+//! * [`SessionSink::disconnect`] sends a WebSocket close at once, also after the end of stream
+//!   (for example when Liveness's `DisconnectionEvent` arrives).
 //! * Dropping the sink half without closing it cancels the stream: the driver sends a close
 //!   frame (1001, going away) and stops within two seconds.
 //! * Dropping the stream half discards incoming events; sending goes on.
-//! * Dropping both stops the driver within two seconds. No task outlives that.
+//! * Dropping both stops the driver within two seconds (after closing the socket with 1000 if the
+//!   stream was ended, 1001 if not). No task outlives that.
 //!
 //! The stream half must be polled for incoming events to flow; if it is not, the driver stops
 //! reading once [`SessionConfig::incoming_capacity`](super::SessionConfig::incoming_capacity)
@@ -398,7 +399,7 @@ impl Sink<Message> for SessionSink {
             self.tx.start_send(Command::End).map_err(|_| shared.closed_error())?;
             self.end_queued = true;
         }
-        self.tx.close_channel();
+        // The channel stays open so that `disconnect` still works after the end of stream.
         Poll::Ready(Ok(()))
     }
 }
@@ -510,6 +511,8 @@ struct Driver {
     scratch: BytesMut,
     write_error: Option<Error>,
     reported_error: bool,
+    end_sent: bool,
+    outgoing_done: bool,
     server_close_code: Option<u16>,
 }
 
@@ -549,6 +552,8 @@ impl Driver {
             scratch: BytesMut::new(),
             write_error: None,
             reported_error: false,
+            end_sent: false,
+            outgoing_done: false,
             server_close_code: None,
             dialer,
         }
@@ -628,7 +633,7 @@ impl Driver {
                     Err(_) => Event::IncomingClosed,
                 },
                 frame = self.ws.next(), if can_read => Event::Frame(frame),
-                command = self.outgoing.next(), if phase == Phase::Streaming && self.write_error.is_none() => {
+                command = self.outgoing.next(), if phase != Phase::Closing && !self.outgoing_done && self.write_error.is_none() => {
                     Event::Command(command)
                 }
                 () = &mut timer => Event::Timer,
@@ -638,6 +643,12 @@ impl Driver {
                 Event::IncomingClosed => {
                     self.incoming_open = false;
                     self.pending_in.clear();
+                    if phase == Phase::Ending && self.outgoing_done {
+                        // Nobody holds either half any more: stop waiting for final events.
+                        self.close_socket(1000).await;
+                        phase = Phase::Closing;
+                        timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                    }
                 }
                 Event::Frame(frame) => {
                     if phase == Phase::Streaming {
@@ -655,14 +666,17 @@ impl Driver {
                         }
                         Some(Ok(message)) => {
                             if self.on_ws_message(message).await? {
-                                // Reconnected after a clock correction: start over on the new socket.
-                                phase = Phase::Streaming;
+                                // Reconnected after a clock correction: carry on on the new socket.
+                                phase = if self.end_sent { Phase::Ending } else { Phase::Streaming };
                                 timer.as_mut().reset(self.idle_deadline());
                             }
                         }
                     }
                 }
                 Event::Command(command) => match command {
+                    Some(Command::Send(_)) | Some(Command::End) if phase == Phase::Ending => {
+                        // The sink refuses these after the end; nothing to do.
+                    }
                     Some(Command::Send(message)) => {
                         if let Err(e) = self.send_event(message).await {
                             if e.kind() == &ErrorKind::WriteTimeout {
@@ -685,8 +699,17 @@ impl Driver {
                         phase = Phase::Closing;
                         timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
                     }
+                    None if phase == Phase::Ending => {
+                        self.outgoing_done = true;
+                        if !self.incoming_open {
+                            self.close_socket(1000).await;
+                            phase = Phase::Closing;
+                            timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                        }
+                    }
                     None => {
                         tracing::debug!("sink dropped without ending the stream: cancelling");
+                        self.outgoing_done = true;
                         self.close_socket(1001).await;
                         phase = Phase::Closing;
                         timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
@@ -836,6 +859,9 @@ impl Driver {
         for message in replay {
             self.send_event(message).await?;
         }
+        if self.end_sent {
+            self.send_end().await?;
+        }
         Ok(true)
     }
 
@@ -866,6 +892,7 @@ impl Driver {
     }
 
     async fn send_end(&mut self) -> Result<(), Error> {
+        self.end_sent = true;
         self.frame_buf.clear();
         let Some(signer) = &mut self.signer else {
             return Ok(());
