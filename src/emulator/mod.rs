@@ -75,7 +75,9 @@ use crate::proto::Clock;
 use crate::verify::Verifier;
 
 pub use faults::{Fault, OVERSIZED_DECLARED_LEN};
-pub use record::{ConnectionRecord, Delivery, EmulatedService, Outcome, RecordedRejection};
+pub use record::{
+    ConnectionRecord, Delivery, EmulatedService, MediaStamp, Outcome, RecordedRejection,
+};
 
 use record::Records;
 
@@ -133,11 +135,13 @@ pub struct EmulatorConfig {
     pub(crate) partial_every_frames: u64,
     pub(crate) partials_per_segment: u32,
     pub(crate) fault: Fault,
+    pub(crate) fault_connections: Option<u64>,
     pub(crate) max_message_bytes: usize,
     pub(crate) close_grace: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) send_date_header: bool,
     pub(crate) host_without_port: bool,
+    pub(crate) record_media_stamps: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -154,11 +158,13 @@ impl Default for EmulatorConfig {
             partial_every_frames: 10,
             partials_per_segment: 5,
             fault: Fault::None,
+            fault_connections: None,
             max_message_bytes: 1024 * 1024 + 64 * 1024,
             close_grace: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(10),
             send_date_header: true,
             host_without_port: true,
+            record_media_stamps: false,
         }
     }
 }
@@ -177,6 +183,14 @@ impl EmulatorConfig {
     /// endpoints use default ports, so the services never see this). Turn off for a strict check.
     pub fn accept_host_without_port(mut self, accept: bool) -> Self {
         self.host_without_port = accept;
+        self
+    }
+
+    /// Keep, for every Transcribe audio event, its arrival time and the first 8 bytes of its
+    /// audio in [`ConnectionRecord::media_stamps`]. Default off. A load generator writes the time
+    /// each frame was due there and computes its lag from the records.
+    pub fn record_media_stamps(mut self, record: bool) -> Self {
+        self.record_media_stamps = record;
         self
     }
 
@@ -254,6 +268,13 @@ impl EmulatorConfig {
     /// A misbehaviour to commit on every connection. Default [`Fault::None`].
     pub fn fault(mut self, fault: Fault) -> Self {
         self.fault = fault;
+        self
+    }
+
+    /// Injects the fault only into the first `n` connections (default: every connection), so a
+    /// client that reconnects after the fault finds a healthy server.
+    pub fn fault_connections(mut self, n: u64) -> Self {
+        self.fault_connections = Some(n);
         self
     }
 

@@ -328,6 +328,21 @@ async fn serve(
     ctx: &Arc<Ctx>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Outcome {
+    let healthy;
+    let ctx = match ctx.config.fault_connections {
+        Some(faulty) if slot.id() >= faulty && ctx.config.fault != Fault::None => {
+            let mut config = ctx.config.clone();
+            config.fault = Fault::None;
+            healthy = Arc::new(Ctx {
+                config,
+                clock: ctx.clock.clone(),
+                verifier: ctx.verifier.clone(),
+                records: Arc::clone(&ctx.records),
+            });
+            &healthy
+        }
+        _ => ctx,
+    };
     if ctx.config.fault == Fault::StallBeforeUpgrade {
         slot.update(|r| r.fault_injected = true);
         wait_shutdown(shutdown).await;
@@ -625,6 +640,33 @@ impl Session {
         self.slot.update(|r| {
             r.media_frames += 1;
             r.media_bytes += bytes as u64;
+        });
+    }
+
+    /// Records received audio, with a [`super::MediaStamp`] when those are kept.
+    pub(crate) fn record_audio(&self, audio: &[u8]) {
+        let stamp = self.ctx.config.record_media_stamps.then(|| {
+            let mut prefix = [0u8; 8];
+            let n = audio.len().min(8);
+            prefix[..n].copy_from_slice(&audio[..n]);
+            let arrival_micros = self
+                .ctx
+                .clock
+                .now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            super::MediaStamp {
+                arrival_micros,
+                prefix: u64::from_le_bytes(prefix),
+            }
+        });
+        self.slot.update(|r| {
+            r.media_frames += 1;
+            r.media_bytes += audio.len() as u64;
+            if let Some(stamp) = stamp {
+                r.media_stamps.push(stamp);
+            }
         });
     }
 }

@@ -109,6 +109,7 @@
 //! # fn main() {}
 //! ```
 
+pub mod continuous;
 pub mod error;
 pub mod model;
 pub mod request;
@@ -130,6 +131,7 @@ use crate::transport::{
     SessionSink, SessionStats, SessionStream,
 };
 
+pub use continuous::{ContinuousEvent, ContinuousStream, ReconnectPolicy};
 pub use error::TranscribeError;
 pub use model::{
     ChannelDefinition, ConfigurationEvent, ParticipantRole, PostCallAnalyticsSettings,

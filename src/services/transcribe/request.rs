@@ -1107,6 +1107,16 @@ impl StartRequest {
         slot.get_or_insert_with(generate)
     }
 
+    /// Replaces the session id (a reconnecting stream starts a new session).
+    pub(crate) fn set_session_id(&mut self, id: String) {
+        let slot = match self {
+            StartRequest::Standard(r) => &mut r.session_id,
+            StartRequest::Medical(r) => &mut r.session_id,
+            StartRequest::CallAnalytics(r) => &mut r.session_id,
+        };
+        *slot = Some(id);
+    }
+
     /// The configuration event to send first, for Call Analytics.
     pub(crate) fn configuration(&self) -> Option<&ConfigurationEvent> {
         match self {
