@@ -235,6 +235,9 @@ impl Session {
             service = %dialer.service,
             url = %RedactedUrl(established.presigned.url()),
             offset_ms = dialer.clock.offset_millis(),
+            frames_sent = tracing::field::Empty,
+            bytes_sent = tracing::field::Empty,
+            reconnects = tracing::field::Empty,
         );
         let driver = Driver::new(dialer, established, outgoing, incoming, shared.clone(), retries_left);
         let guard = FinishGuard(shared.clone());
@@ -599,6 +602,11 @@ impl Driver {
             let _ = tokio::time::timeout(CLOSE_GRACE, deliver).await;
         }
         let stats = self.shared.stats();
+        let span = tracing::Span::current();
+        span.record("offset_ms", stats.clock_offset_millis);
+        span.record("frames_sent", stats.frames_sent);
+        span.record("bytes_sent", stats.bytes_sent);
+        span.record("reconnects", stats.reconnects);
         tracing::debug!(
             frames_sent = stats.frames_sent,
             bytes_sent = stats.bytes_sent,
@@ -817,6 +825,7 @@ impl Driver {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(OffsetLearned::new(OffsetSource::ExceptionFrame, update));
+        tracing::Span::current().record("offset_ms", update.current_millis);
         tracing::info!(offset_ms = update.current_millis, previous_ms = update.previous_millis, "clock offset learned from an exception frame");
         if self.retries_left == 0 || self.replay.is_none() {
             return Ok(false);
