@@ -727,8 +727,18 @@ async fn liveness_sends_session_information_while_streaming_and_disconnection_af
     assert_eq!(record.media_frames, 2);
     assert_eq!(record.media_bytes, 1007);
     assert_eq!(
+        record.video_timestamps_millis,
+        [1_724_194_903_000, 1_724_194_904_000, 1_724_194_905_000],
+        "every VideoEvent's TimestampMillis, the empty one included"
+    );
+    assert_eq!(
         record.sent,
-        ["ServerSessionInformationEvent", "DisconnectionEvent"]
+        ["ServerSessionInformationEvent", "DisconnectionEvent"],
+        "no ChallengeEvent for the 1.0.0 light challenge"
+    );
+    assert_eq!(
+        record.signed_host.as_deref(),
+        Some("streaming-rekognition.us-east-1.amazonaws.com")
     );
     assert_eq!(record.close_received, Some(1005));
     assert_eq!(record.outcome, Outcome::Completed);
@@ -923,6 +933,17 @@ async fn a_host_signed_without_its_port_is_accepted_by_default_like_the_js_sdk_n
     )
     .await;
     assert!(result.is_ok(), "the upgrade should be accepted");
+    drop(result);
+    let records = handle.wait_for_finished(1, PATIENCE).await;
+    assert_eq!(
+        records[0].host.as_deref(),
+        Some("transcribestreaming.us-east-1.amazonaws.com:8443")
+    );
+    assert_eq!(
+        records[0].signed_host.as_deref(),
+        Some("transcribestreaming.us-east-1.amazonaws.com"),
+        "the URL verified with the Host without its port"
+    );
 }
 
 #[tokio::test]
@@ -1223,4 +1244,371 @@ async fn shutdown_closes_open_sessions_with_1001_and_returns() {
         assert_eq!(record.outcome, Outcome::Shutdown);
         assert_eq!(record.close_sent, Some(1001));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter constraints, challenge events, end frames, timestamps, idle timeout.
+
+/// Opens `url`, sends one signed (Liveness) or bare (Transcribe) event, and returns the
+/// exception type and message that end the connection with 1008.
+async fn refusal(handle: &EmulatorHandle, url: &str) -> (String, String) {
+    let mut conn = try_open(handle, url, &Clock::system())
+        .await
+        .expect("exception-frame style: the upgrade succeeds");
+    if url.contains("rekognition") {
+        let mut signer = conn.signer(Clock::system());
+        conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
+    } else {
+        conn.send(audio_event(&[0u8; 320])).await;
+    }
+    let (events, code) = conn.until_close().await;
+    assert_eq!(code, Some(1008), "{url}");
+    assert_eq!(events.len(), 1, "{url}");
+    (
+        event_type(&events[0]).to_owned(),
+        body(&events[0])["Message"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn liveness_with(param: &str, value: &str) -> String {
+    let mut url = Url::parse(LIVENESS).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == param {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn liveness_parameters_are_checked_against_the_api_reference_constraints() {
+    let handle = emulator(EmulatorConfig::default()).await;
+    let long = ["FaceMovementChallenge_1.0.0"; 6].join(",");
+    assert_eq!(long.len(), 167);
+    let cases: Vec<(&str, &str, String)> = vec![
+        (
+            "challenge-versions",
+            "Light_1.0.0",
+            "2 validation errors detected: Value 'Light_1.0.0' at 'challenge-versions' failed to satisfy constraint: Member must have length greater than or equal to 15; Value 'Light_1.0.0' at 'challenge-versions' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-zA-Z]{10,}_\\d+\\.\\d+\\.\\d+){1}(,[a-zA-Z]{10,}_\\d+\\.\\d+\\.\\d+)*".to_owned(),
+        ),
+        (
+            "challenge-versions",
+            "FaceMovement2Challenge_1.0.0",
+            "1 validation error detected: Value 'FaceMovement2Challenge_1.0.0' at 'challenge-versions' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-zA-Z]{10,}_\\d+\\.\\d+\\.\\d+){1}(,[a-zA-Z]{10,}_\\d+\\.\\d+\\.\\d+)*".to_owned(),
+        ),
+        (
+            "challenge-versions",
+            "FaceMovementChallenge_1.0,FaceMovementAndLightChallenge_1.0.0",
+            "1 validation error detected: Value 'FaceMovementChallenge_1.0,FaceMovementAndLightChallenge_1.0.0' at 'challenge-versions' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-zA-Z]{10,}_\\d+\\.\\d+\\.\\d+){1}(,[a-zA-Z]{10,}_\\d+\\.\\d+\\.\\d+)*".to_owned(),
+        ),
+        (
+            "challenge-versions",
+            &long,
+            format!("1 validation error detected: Value '{long}' at 'challenge-versions' failed to satisfy constraint: Member must have length less than or equal to 150"),
+        ),
+        (
+            "session-id",
+            "not-a-uuid",
+            "2 validation errors detected: Value 'not-a-uuid' at 'session-id' failed to satisfy constraint: Member must have length greater than or equal to 36; Value 'not-a-uuid' at 'session-id' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}".to_owned(),
+        ),
+        (
+            "session-id",
+            "5B0A4A5E-2F0E-4D67-9C3A-6A9E0B1F2C3D",
+            "1 validation error detected: Value '5B0A4A5E-2F0E-4D67-9C3A-6A9E0B1F2C3D' at 'session-id' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}".to_owned(),
+        ),
+        (
+            "video-width",
+            "64",
+            "2 validation errors detected: Value '64' at 'video-width' failed to satisfy constraint: Member must have length greater than or equal to 3; Value '64' at 'video-width' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[0-9]{3,}$".to_owned(),
+        ),
+        (
+            "challenge-versions",
+            "UnknownChallengeType_1.0.0",
+            "None of the challenge versions 'UnknownChallengeType_1.0.0' is supported: this emulator runs FaceMovementAndLightChallenge and FaceMovementChallenge.".to_owned(),
+        ),
+    ];
+    for (param, value, expected) in cases {
+        let (exception, message) = refusal(&handle, &liveness_with(param, value)).await;
+        assert_eq!(exception, "ValidationException", "{param}={value}");
+        assert_eq!(message, expected, "{param}={value}");
+    }
+    // Two parameters wrong at once: both reported.
+    let url = liveness_with("session-id", "x").replace("video-height=480", "video-height=48");
+    let (_, message) = refusal(&handle, &url).await;
+    assert!(
+        message.starts_with("4 validation errors detected: "),
+        "{message}"
+    );
+    assert!(message.contains("at 'video-height'"), "{message}");
+}
+
+/// Streams one signed video event on a Liveness session with these challenge versions and
+/// returns the events that follow it, up to the first pause.
+async fn liveness_greeting(versions: &str) -> Vec<Message> {
+    let handle = emulator(EmulatorConfig::default()).await;
+    let url = liveness_with("challenge-versions", versions);
+    let mut conn = try_open(&handle, &url, &Clock::system()).await.unwrap();
+    let mut signer = conn.signer(Clock::system());
+    conn.send(signer.sign(&video_event(&[1, 2, 3], 1)).unwrap())
+        .await;
+    let mut events = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(300), conn.ws.next()).await
+    {
+        if let WsMessage::Binary(data) = message {
+            events.push(Message::decode(&data).unwrap());
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_challenge_event_follows_the_session_information_unless_light_1_0_0() {
+    // The light challenge at 1.0.0: session information only.
+    let events =
+        liveness_greeting("FaceMovementAndLightChallenge_1.0.0,FaceMovementChallenge_1.0.0").await;
+    let kinds: Vec<&str> = events.iter().map(event_type).collect();
+    assert_eq!(kinds, ["ServerSessionInformationEvent"]);
+
+    for (versions, kind, version) in [
+        (
+            "FaceMovementChallenge_1.0.0",
+            "FaceMovementChallenge",
+            "1.0.0",
+        ),
+        (
+            "FaceMovementChallenge_1.0.0,FaceMovementAndLightChallenge_1.0.0",
+            "FaceMovementChallenge",
+            "1.0.0",
+        ),
+        (
+            "FaceMovementAndLightChallenge_2.1.0,FaceMovementChallenge_1.0.0",
+            "FaceMovementAndLightChallenge",
+            "2.1.0",
+        ),
+        (
+            "SomeFutureChallenge_1.0.0,FaceMovementChallenge_3.0.0",
+            "FaceMovementChallenge",
+            "3.0.0",
+        ),
+    ] {
+        let events = liveness_greeting(versions).await;
+        let kinds: Vec<&str> = events.iter().map(event_type).collect();
+        assert_eq!(
+            kinds,
+            ["ServerSessionInformationEvent", "ChallengeEvent"],
+            "{versions}"
+        );
+        let challenge = &body(&events[0])["SessionInformation"]["Challenge"];
+        assert!(challenge.get(kind).is_some(), "{versions}: {challenge}");
+        assert_eq!(events[1].header_str(":message-type"), Some("event"));
+        assert_eq!(
+            body(&events[1]),
+            json!({"Type": kind, "Version": version}),
+            "{versions}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_liveness_session_times_out_before_its_disconnection() {
+    let handle =
+        emulator(EmulatorConfig::default().liveness_idle_timeout(Duration::from_millis(300))).await;
+    let mut conn = open(&handle, LIVENESS).await;
+    let mut signer = conn.signer(Clock::system());
+    conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
+    let started = Instant::now();
+    let (events, code) = conn.until_close().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, Some(1008));
+    let kinds: Vec<&str> = events.iter().map(event_type).collect();
+    assert_eq!(
+        kinds,
+        ["ServerSessionInformationEvent", "ValidationException"]
+    );
+    assert_eq!(
+        body(&events[1]),
+        json!({"Message": "Your request timed out because no new event was received for 0.3 seconds."})
+    );
+    let records = handle.wait_for_finished(1, PATIENCE).await;
+    assert_eq!(records[0].outcome, Outcome::TimedOut);
+    assert_eq!(records[0].close_sent, Some(1008));
+
+    // A client that never says anything times out too.
+    let mut conn = open(&handle, LIVENESS).await;
+    let (events, code) = conn.until_close().await;
+    assert_eq!(code, Some(1008));
+    assert_eq!(event_type(&events[0]), "ValidationException");
+    let records = handle.wait_for_finished(2, PATIENCE).await;
+    assert_eq!(records[1].outcome, Outcome::TimedOut);
+
+    // The default is 30 s.
+    assert!(format!("{:?}", EmulatorConfig::default()).contains("liveness_idle_timeout: 30s"));
+}
+
+#[tokio::test]
+async fn call_analytics_accepts_identify_language_instead_of_a_language_code() {
+    let handle = emulator(EmulatorConfig::default()).await;
+    let url = CALL_ANALYTICS.replace(
+        "language-code=en-US",
+        "identify-language=true&language-options=es-US,en-US",
+    );
+    let mut conn = open(&handle, &url).await;
+    for _ in 0..3 {
+        conn.send(audio_event(&[0u8; 1600])).await;
+    }
+    conn.send(audio_event(&[])).await;
+    let (events, code) = conn.until_close().await;
+    assert_eq!(code, Some(1000));
+    let kinds: Vec<&str> = events.iter().map(event_type).collect();
+    assert_eq!(kinds, ["UtteranceEvent", "CategoryEvent"]);
+    let records = handle.wait_for_finished(1, PATIENCE).await;
+    assert_eq!(records[0].outcome, Outcome::Completed);
+    assert_eq!(records[0].rejection, None);
+
+    // Neither a language code nor identification: refused, naming both.
+    let (exception, message) =
+        refusal(&handle, &CALL_ANALYTICS.replace("language-code=en-US&", "")).await;
+    assert_eq!(exception, "BadRequestException");
+    assert!(
+        message.contains("'language-code'") && message.contains("'identify-language'"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn only_two_channels_are_accepted_and_only_with_channel_identification() {
+    let handle = emulator(EmulatorConfig::default()).await;
+    for (params, expected) in [
+        (
+            "&number-of-channels=1&enable-channel-identification=true",
+            "1 validation error detected: Value '1' at 'number-of-channels' failed to satisfy constraint: Member must have value greater than or equal to 2",
+        ),
+        (
+            "&number-of-channels=3&enable-channel-identification=true",
+            "The parameter 'number-of-channels' must be 2: only two-channel audio is supported; got '3'.",
+        ),
+        (
+            "&number-of-channels=2",
+            "The parameter 'number-of-channels' requires 'enable-channel-identification' set to true.",
+        ),
+        (
+            "&enable-channel-identification=true",
+            "The parameter 'enable-channel-identification' requires 'number-of-channels' (2).",
+        ),
+    ] {
+        for base in [TRANSCRIBE, MEDICAL] {
+            let (exception, message) = refusal(&handle, &format!("{base}{params}")).await;
+            assert_eq!(exception, "BadRequestException", "{params}");
+            assert_eq!(message, expected, "{params}");
+        }
+    }
+    // Two channels with identification: accepted (16 kHz stereo: 6400 bytes per 100 ms).
+    let url = format!("{TRANSCRIBE}&number-of-channels=2&enable-channel-identification=true");
+    let mut conn = open(&handle, &url).await;
+    conn.send(audio_event(&[0u8; 6400])).await;
+    conn.send(audio_event(&[])).await;
+    let (events, code) = conn.until_close().await;
+    assert_eq!(code, Some(1000));
+    assert_eq!(
+        transcript(&events[0]),
+        (false, "received 0.1 s of audio in 1 frame".into())
+    );
+}
+
+fn frame_date(frame: &[u8]) -> i64 {
+    Message::decode(frame)
+        .unwrap()
+        .header(":date")
+        .unwrap()
+        .as_timestamp_millis()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_transcribe_end_frame_after_the_empty_audio_event_is_verified_and_recorded() {
+    let handle = emulator(EmulatorConfig::default().close_grace(Duration::from_secs(5))).await;
+    let mut conn = open(&handle, TRANSCRIBE).await;
+    let mut signer = conn.signer(Clock::system());
+    let mut dates = Vec::new();
+    for inner in [audio_event(&[0u8; CHUNK_16K]), audio_event(&[])] {
+        let frame = signer.sign(&inner).unwrap();
+        dates.push(frame_date(&frame));
+        conn.send(frame).await;
+    }
+    // The finals come after the empty AudioEvent, before the end frame is even sent...
+    let Got::Event(last) = conn.next().await else {
+        panic!("expected the final result")
+    };
+    assert_eq!(
+        transcript(&last),
+        (false, "received 0.1 s of audio in 1 frame".into())
+    );
+    // ...and the emulator still waits for the end frame before closing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!handle.records()[0].is_finished());
+    let end = signer.finish().unwrap();
+    dates.push(frame_date(&end));
+    conn.send(end).await;
+    let (events, code) = conn.until_close().await;
+    assert!(events.is_empty());
+    assert_eq!(code, Some(1000));
+    let records = handle.wait_for_finished(1, PATIENCE).await;
+    assert_eq!(
+        records[0].frame_dates_millis, dates,
+        "the end frame's date included"
+    );
+    assert_eq!(records[0].outcome, Outcome::Completed);
+
+    // A wrong end frame (its chain skips a signature) is refused after the finals.
+    let mut conn = open(&handle, TRANSCRIBE).await;
+    let mut signer = conn.signer(Clock::system());
+    conn.send(signer.sign(&audio_event(&[0u8; 320])).unwrap())
+        .await;
+    conn.send(signer.sign(&audio_event(&[])).unwrap()).await;
+    let _skipped = signer.sign(&audio_event(&[1u8; 320])).unwrap();
+    conn.send(signer.finish().unwrap()).await;
+    let (events, code) = conn.until_close().await;
+    let kinds: Vec<&str> = events.iter().map(event_type).collect();
+    assert_eq!(kinds, ["TranscriptEvent", "InvalidSignatureException"]);
+    assert_eq!(code, Some(1008));
+    let records = handle.wait_for_finished(2, PATIENCE).await;
+    assert_eq!(
+        records[1].rejection.as_ref().unwrap().kind,
+        Some(RejectionKind::SignatureMismatch)
+    );
+    assert_eq!(records[1].frame_dates_millis.len(), 2);
+}
+
+#[tokio::test]
+async fn a_signed_transcribe_stream_without_an_end_frame_closes_after_the_grace() {
+    let handle = emulator(EmulatorConfig::default().close_grace(Duration::from_millis(300))).await;
+    let mut conn = open(&handle, TRANSCRIBE).await;
+    let mut signer = conn.signer(Clock::system());
+    conn.send(signer.sign(&audio_event(&[0u8; 320])).unwrap())
+        .await;
+    conn.send(signer.sign(&audio_event(&[])).unwrap()).await;
+    let started = Instant::now();
+    let (events, code) = conn.until_close().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(code, Some(1000));
+    let records = handle.wait_for_finished(1, PATIENCE).await;
+    assert_eq!(records[0].frame_dates_millis.len(), 2);
+    assert_eq!(records[0].outcome, Outcome::Completed);
 }

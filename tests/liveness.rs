@@ -230,8 +230,11 @@ async fn movement_challenge_with_split_halves() {
     }
     assert_eq!(sender.await.unwrap().unwrap(), 128);
     assert!(
-        matches!(rest.as_slice(), [LivenessEvent::Disconnection(_)]),
-        "{rest:?}"
+        matches!(
+            rest.as_slice(),
+            [LivenessEvent::Challenge(_), LivenessEvent::Disconnection(_)]
+        ),
+        "the movement challenge is announced, then the session ends: {rest:?}"
     );
 
     let record = only_record(&emulator).await;

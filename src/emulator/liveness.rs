@@ -10,54 +10,133 @@ use crate::proto::codec::{FrameDecoder, Limits, Message, EVENT_TYPE};
 use crate::verify::{VerifiedUpgrade, UNRECOGNIZED_CLIENT_MESSAGE};
 
 use super::record::Outcome;
-use super::server::{Incoming, ServiceError, Session};
+use super::server::{seconds_text, Incoming, ServiceError, Session};
 use super::CLOSE_NORMAL;
 
 const VALIDATION: &str = "ValidationException";
 
-/// Checks the four required Liveness parameters; the message names the parameter, in AWS's
-/// validation-error form.
+/// `session-id`: fixed length 36, this pattern (the API reference's; lower-case hex only).
+pub(crate) const SESSION_ID_PATTERN: &str =
+    "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+/// `video-width`, `video-height`: 3 to 4 characters, this pattern.
+pub(crate) const VIDEO_DIMENSION_PATTERN: &str = "^[0-9]{3,}$";
+/// `challenge-versions`: 15 to 150 characters, this pattern.
+pub(crate) const CHALLENGE_VERSIONS_PATTERN: &str =
+    r"^([a-zA-Z]{10,}_\d+\.\d+\.\d+){1}(,[a-zA-Z]{10,}_\d+\.\d+\.\d+)*";
+
+/// The light challenge at this version is announced by the session information alone; every
+/// other challenge also gets a `ChallengeEvent` (protocol.md 4.5).
+const LIGHT: &str = "FaceMovementAndLightChallenge";
+const MOVEMENT: &str = "FaceMovementChallenge";
+
+/// Checks the four required Liveness parameters against the constraints of the API reference
+/// (`StartFaceLivenessSession`), reporting every violation in AWS's validation-error form
+/// (`N validation error(s) detected: Value '...' at '<parameter>' failed to satisfy
+/// constraint: Member must ...`); parameters are named as in the query. Then picks the
+/// challenge to run (see [`chosen_challenge`]).
 pub(crate) fn validate_params(upgrade: &VerifiedUpgrade) -> Result<(), ServiceError> {
-    for name in [
-        "session-id",
-        "video-width",
-        "video-height",
+    let mut violations: Vec<String> = Vec::new();
+    let mut check = |name: &str,
+                     min: usize,
+                     max: usize,
+                     pattern: &str,
+                     matches: fn(&str) -> bool| {
+        let Some(value) = upgrade.param(name).filter(|v| !v.is_empty()) else {
+            violations.push(format!(
+                "Value null at '{name}' failed to satisfy constraint: Member must not be null"
+            ));
+            return;
+        };
+        let len = value.chars().count();
+        if len < min {
+            violations.push(format!("Value '{value}' at '{name}' failed to satisfy constraint: Member must have length greater than or equal to {min}"));
+        }
+        if len > max {
+            violations.push(format!("Value '{value}' at '{name}' failed to satisfy constraint: Member must have length less than or equal to {max}"));
+        }
+        if !matches(value) {
+            violations.push(format!("Value '{value}' at '{name}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"));
+        }
+    };
+    check("session-id", 36, 36, SESSION_ID_PATTERN, is_session_id);
+    check("video-width", 3, 4, VIDEO_DIMENSION_PATTERN, is_dimension);
+    check("video-height", 3, 4, VIDEO_DIMENSION_PATTERN, is_dimension);
+    check(
         "challenge-versions",
-    ] {
-        if upgrade.param(name).is_none_or(str::is_empty) {
-            return Err(ServiceError::new(
-                VALIDATION,
-                format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"),
-            ));
-        }
-    }
-    for name in ["video-width", "video-height"] {
-        let value = upgrade.param(name).unwrap_or_default();
-        if !matches!(value.parse::<u32>(), Ok(1..)) {
-            return Err(ServiceError::new(
-                VALIDATION,
-                format!("1 validation error detected: Value '{value}' at '{name}' failed to satisfy constraint: Member must be a positive integer"),
-            ));
-        }
-    }
-    let versions = upgrade.param("challenge-versions").unwrap_or_default();
-    let well_formed = versions.split(',').all(|entry| {
-        entry.split_once('_').is_some_and(|(kind, version)| {
-            !kind.is_empty()
-                && kind.bytes().all(|b| b.is_ascii_alphanumeric())
-                && version.split('.').count() == 3
-                && version
-                    .split('.')
-                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-    });
-    if !well_formed {
+        15,
+        150,
+        CHALLENGE_VERSIONS_PATTERN,
+        is_challenge_versions,
+    );
+    if !violations.is_empty() {
+        let count = violations.len();
+        let plural = if count == 1 { "" } else { "s" };
         return Err(ServiceError::new(
             VALIDATION,
-            format!("1 validation error detected: Value '{versions}' at 'challenge-versions' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9_.,]+_\\d+\\.\\d+\\.\\d+$"),
+            format!(
+                "{count} validation error{plural} detected: {}",
+                violations.join("; ")
+            ),
+        ));
+    }
+    let versions = upgrade.param("challenge-versions").unwrap_or_default();
+    if chosen_challenge(versions).is_none() {
+        return Err(ServiceError::new(
+            VALIDATION,
+            format!("None of the challenge versions '{versions}' is supported: this emulator runs {LIGHT} and {MOVEMENT}."),
         ));
     }
     Ok(())
+}
+
+/// `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`, whole value.
+fn is_session_id(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(b),
+        })
+}
+
+/// `^[0-9]{3,}$`.
+fn is_dimension(value: &str) -> bool {
+    value.len() >= 3 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The whole value matches `([a-zA-Z]{10,}_\d+\.\d+\.\d+)(,[a-zA-Z]{10,}_\d+\.\d+\.\d+)*`.
+fn is_challenge_versions(value: &str) -> bool {
+    value.split(',').all(|entry| parse_entry(entry).is_some())
+}
+
+/// One `[a-zA-Z]{10,}_\d+\.\d+\.\d+` entry, as (type, version).
+fn parse_entry(entry: &str) -> Option<(&str, &str)> {
+    let (kind, version) = entry.split_once('_')?;
+    let kind_ok = kind.len() >= 10 && kind.bytes().all(|b| b.is_ascii_alphabetic());
+    let mut parts = 0;
+    let version_ok = version.split('.').all(|n| {
+        parts += 1;
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    });
+    (kind_ok && version_ok && parts == 3).then_some((kind, version))
+}
+
+/// The challenge the session runs: the first requested entry whose type the emulator knows.
+fn chosen_challenge(versions: &str) -> Option<(&str, &str)> {
+    versions
+        .split(',')
+        .filter_map(parse_entry)
+        .find(|(kind, _)| *kind == LIGHT || *kind == MOVEMENT)
+}
+
+/// The `ChallengeEvent` that follows the session information, unless the challenge is the
+/// 1.0.0 light challenge (protocol.md 4.5).
+fn challenge_event(upgrade: &VerifiedUpgrade) -> Option<Value> {
+    let (kind, version) = chosen_challenge(upgrade.param("challenge-versions")?)?;
+    if kind == LIGHT && version == "1.0.0" {
+        return None;
+    }
+    Some(json!({"Type": kind, "Version": version}))
 }
 
 /// The `ServerSessionInformationEvent` for the requested challenge (protocol.md 4.5). The
@@ -92,8 +171,10 @@ fn session_information(upgrade: &VerifiedUpgrade) -> Value {
         "FaceIouHeightThreshold": 0.15,
         "OvalFitTimeout": 7000,
     });
-    let versions = upgrade.param("challenge-versions").unwrap_or_default();
-    let light = versions.is_empty() || versions.contains("FaceMovementAndLightChallenge");
+    let light = upgrade
+        .param("challenge-versions")
+        .and_then(chosen_challenge)
+        .is_none_or(|(kind, _)| kind == LIGHT);
     let challenge = if light {
         let colors = [
             [0, 0, 0],
@@ -139,21 +220,38 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
     };
     let max = session.config().max_message_bytes;
     let grace = session.config().close_grace;
+    let idle = session.config().liveness_idle_timeout;
     let mut decoder = FrameDecoder::with_limits(Limits::new().max_payload_len(max));
     let mut buffer = BytesMut::new();
     let mut informed = false;
     let mut disconnected_at: Option<Instant> = None;
+    let mut last_message = Instant::now();
 
     loop {
-        let deadline = disconnected_at.map(|at| at + grace);
-        let data = match session.recv(deadline).await {
-            Incoming::Data(data) => data,
+        let deadline = match disconnected_at {
+            Some(at) => at + grace,
+            None => last_message + idle,
+        };
+        let data = match session.recv(Some(deadline)).await {
+            Incoming::Data(data) => {
+                last_message = Instant::now();
+                data
+            }
             Incoming::Closed => {
                 return if disconnected_at.is_some() {
                     Outcome::Completed
                 } else {
                     Outcome::ClientClosed
                 }
+            }
+            Incoming::Timeout if disconnected_at.is_none() => {
+                // A stalled client: end the session instead of holding it until shutdown.
+                let message = format!(
+                    "Your request timed out because no new event was received for {} seconds.",
+                    seconds_text(idle)
+                );
+                session.reject(ServiceError::new(VALIDATION, message)).await;
+                return Outcome::TimedOut;
             }
             Incoming::Timeout => {
                 // The client did not close after the DisconnectionEvent: close for it.
@@ -222,9 +320,12 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
                     if !informed && disconnected_at.is_none() {
                         informed = true;
                         let info = session_information(upgrade);
-                        session
+                        let sent = session
                             .send_event("ServerSessionInformationEvent", &info)
                             .await;
+                        if let Some(challenge) = challenge_event(upgrade).filter(|_| sent) {
+                            session.send_event("ChallengeEvent", &challenge).await;
+                        }
                     }
                 }
             }
@@ -249,6 +350,9 @@ fn client_event(session: &Session, event: &Message) -> Result<ClientEvent, Servi
     })?;
     match event_type {
         "VideoEvent" => {
+            if let Some(millis) = body.get("TimestampMillis").and_then(Value::as_i64) {
+                session.record_video_timestamp(millis);
+            }
             let chunk = body.get("VideoChunk").and_then(Value::as_str).unwrap_or_default();
             if chunk.is_empty() {
                 return Ok(ClientEvent::End);

@@ -12,11 +12,19 @@
 //!   audio arrives, a final result per segment and at the end; the text says what was received
 //!   (`received 3.2 s of audio in 32 frames`). The end of stream is a zero-length WebSocket
 //!   message, an empty `AudioEvent`, or the signed empty end frame; then the remaining finals
-//!   and a close with 1000.
+//!   and a close with 1000. A signed stream that ends with an empty `AudioEvent` gets its
+//!   finals, then the emulator reads and verifies the signed end frame that follows (for up to
+//!   [`EmulatorConfig::close_grace`]) before closing.
 //! * **Face Liveness** (`/start-face-liveness-session-websocket`, signing name `rekognition`):
-//!   signed envelopes only; a `ServerSessionInformationEvent` after the first client event; a
-//!   `DisconnectionEvent` after the empty `VideoChunk` or the signed end frame; then it waits
-//!   for the client's close (closing with 1000 itself after [`EmulatorConfig::close_grace`]).
+//!   signed envelopes only; the four parameters checked against the API reference's
+//!   constraints; a `ServerSessionInformationEvent` after the first client event for the first
+//!   requested challenge the emulator knows (`FaceMovementAndLightChallenge` or
+//!   `FaceMovementChallenge`), followed by a `ChallengeEvent` (`{"Type":...,"Version":...}`)
+//!   unless that is the 1.0.0 light challenge; a `DisconnectionEvent` after the empty
+//!   `VideoChunk` or the signed end frame; then it waits for the client's close (closing with
+//!   1000 itself after [`EmulatorConfig::close_grace`]). A session silent for
+//!   [`EmulatorConfig::liveness_idle_timeout`] before its `DisconnectionEvent` is ended with a
+//!   `ValidationException`.
 //!
 //! # Errors and close codes
 //!
@@ -142,6 +150,7 @@ pub struct EmulatorConfig {
     pub(crate) send_date_header: bool,
     pub(crate) host_without_port: bool,
     pub(crate) record_media_stamps: bool,
+    pub(crate) liveness_idle_timeout: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -165,6 +174,7 @@ impl Default for EmulatorConfig {
             send_date_header: true,
             host_without_port: true,
             record_media_stamps: false,
+            liveness_idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -291,6 +301,16 @@ impl EmulatorConfig {
         self
     }
 
+    /// How long a Face Liveness session may go without a client message before its
+    /// `DisconnectionEvent`; then it is ended with a `ValidationException` ("Your request timed
+    /// out because no new event was received for 30 seconds.") and a close with 1008, so a
+    /// stalled client does not hold a connection until shutdown. Default 30 s (AWS's own limit
+    /// is not documented).
+    pub fn liveness_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.liveness_idle_timeout = timeout;
+        self
+    }
+
     /// How long a client may take to send its upgrade request. Default 10 s.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
@@ -316,6 +336,9 @@ impl fmt::Debug for EmulatorConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("close_grace", &self.close_grace)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("send_date_header", &self.send_date_header)
+            .field("host_without_port", &self.host_without_port)
+            .field("liveness_idle_timeout", &self.liveness_idle_timeout)
             .finish()
     }
 }

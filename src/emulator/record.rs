@@ -111,7 +111,8 @@ pub enum Outcome {
     ClientClosed,
     /// The connection broke (I/O or WebSocket protocol error) before the stream ended.
     ConnectionLost(String),
-    /// No audio for the configured time: `BadRequestException`, then close.
+    /// No audio (Transcribe) or no event before the `DisconnectionEvent` (Liveness) for the
+    /// configured time: an exception, then close.
     TimedOut,
     /// The emulator shut down while the connection was open (close 1001).
     Shutdown,
@@ -119,6 +120,16 @@ pub enum Outcome {
     Fault,
     /// The request was not a WebSocket upgrade, or the handshake did not complete.
     HandshakeFailed(String),
+}
+
+/// When an audio event arrived, and the first 8 bytes of its audio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaStamp {
+    /// Arrival on the emulator's clock, in microseconds since the Unix epoch (taken when the
+    /// event was decoded, after its signature was verified).
+    pub arrival_micros: i64,
+    /// The first 8 audio bytes as a little-endian `u64` (zero-padded when shorter).
+    pub prefix: u64,
 }
 
 /// What one connection did.
@@ -136,6 +147,11 @@ pub struct ConnectionRecord {
     pub path: Option<String>,
     /// The `Host` header received.
     pub host: Option<String>,
+    /// The `Host` value the presigned URL verified with: the received one, or the received one
+    /// without its port when [`crate::emulator::EmulatorConfig::accept_host_without_port`]
+    /// let that through (what aws-sdk-js-v3 signs for a custom endpoint). `None` when the URL
+    /// did not verify.
+    pub signed_host: Option<String>,
     /// The API addressed, when the path is known.
     pub service: Option<EmulatedService>,
     /// The service's query parameters (non-`X-Amz-*`), decoded.
@@ -149,6 +165,10 @@ pub struct ConnectionRecord {
     /// The `:date` (milliseconds since the epoch) of every verified signed frame, in order,
     /// the signed empty end frame included.
     pub frame_dates_millis: Vec<i64>,
+    /// Liveness: the `TimestampMillis` of every `VideoEvent` received (the empty end-of-video
+    /// one included), in order; events without one are skipped. Lets tests check that payload
+    /// timestamps follow the server's clock.
+    pub video_timestamps_millis: Vec<i64>,
     /// WebSocket data messages (binary or text) received.
     pub messages_received: u64,
     /// Media events received: `AudioEvent`s with audio (Transcribe) or `VideoEvent`s with a
@@ -156,6 +176,9 @@ pub struct ConnectionRecord {
     pub media_frames: u64,
     /// Media bytes received: raw audio (Transcribe) or decoded video (Liveness).
     pub media_bytes: u64,
+    /// With [`EmulatorConfig::record_media_stamps`](super::EmulatorConfig::record_media_stamps):
+    /// one entry per Transcribe audio event, in order.
+    pub media_stamps: Vec<MediaStamp>,
     /// Event and exception types sent, in order (e.g. `TranscriptEvent`, `BadRequestException`).
     pub sent: Vec<String>,
     /// The refusal, if any.
@@ -177,15 +200,18 @@ impl ConnectionRecord {
             peer,
             path: None,
             host: None,
+            signed_host: None,
             service: None,
             params: Vec::new(),
             url_date: None,
             upgrade_date_header: None,
             upgrade_status: None,
             frame_dates_millis: Vec::new(),
+            video_timestamps_millis: Vec::new(),
             messages_received: 0,
             media_frames: 0,
             media_bytes: 0,
+            media_stamps: Vec::new(),
             sent: Vec::new(),
             rejection: None,
             fault_injected: false,

@@ -194,6 +194,7 @@ fn decide(
         .filter(|(k, _)| !k.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")))
         .collect();
 
+    let mut signed_host: Option<String> = None;
     let verdict = match service {
         None => Verdict::NotFound,
         Some(service) => {
@@ -210,6 +211,9 @@ fn decide(
                         }
                     }
                 }
+            }
+            if let Ok(upgrade) = &verified {
+                signed_host = Some(upgrade.host().to_owned());
             }
             match verified {
                 Err(rejection) => error(rejection.with_service(service.family()).into()),
@@ -271,6 +275,7 @@ fn decide(
     slot.update(|r| {
         r.path = Some(path.to_owned());
         r.host = Some(host.to_owned());
+        r.signed_host = signed_host;
         r.service = service;
         r.params = params;
         r.url_date = url_date;
@@ -635,6 +640,11 @@ impl Session {
         self.slot.update(|r| r.frame_dates_millis.push(millis));
     }
 
+    /// Records a Liveness `VideoEvent`'s `TimestampMillis`.
+    pub(crate) fn record_video_timestamp(&self, millis: i64) {
+        self.slot.update(|r| r.video_timestamps_millis.push(millis));
+    }
+
     /// Records received media.
     pub(crate) fn record_media(&self, bytes: usize) {
         self.slot.update(|r| {
@@ -668,6 +678,15 @@ impl Session {
                 r.media_stamps.push(stamp);
             }
         });
+    }
+}
+
+/// A timeout as AWS words it: whole seconds when whole (`15`), else tenths (`0.3`).
+pub(crate) fn seconds_text(timeout: std::time::Duration) -> String {
+    if timeout.subsec_millis() == 0 {
+        format!("{}", timeout.as_secs())
+    } else {
+        format!("{:.1}", timeout.as_secs_f64())
     }
 }
 

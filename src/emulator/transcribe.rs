@@ -10,7 +10,7 @@ use crate::proto::codec::{
 use crate::verify::{ChainVerifier, VerifiedUpgrade};
 
 use super::record::{EmulatedService, Outcome};
-use super::server::{Incoming, ServiceError, Session};
+use super::server::{seconds_text, Incoming, ServiceError, Session};
 use super::CLOSE_NORMAL;
 
 const BAD_REQUEST: &str = "BadRequestException";
@@ -46,14 +46,12 @@ pub(crate) fn validate_params(
             }
         },
     }
-    if let Some(text) = upgrade.param("number-of-channels") {
-        if !matches!(text.parse::<u32>(), Ok(1 | 2)) {
-            return bad(format!(
-                "The parameter 'number-of-channels' must be 1 or 2; got '{text}'."
-            ));
-        }
-    }
     let is_true = |name: &str| upgrade.param(name) == Some("true");
+    check_channels(
+        upgrade.param("number-of-channels"),
+        is_true("enable-channel-identification"),
+    )
+    .map_err(|message| ServiceError::new(BAD_REQUEST, message))?;
     match service {
         EmulatedService::Transcribe => {
             if upgrade.param("language-code").is_none()
@@ -80,25 +78,51 @@ pub(crate) fn validate_params(
             }
         }
         _ => {
-            if upgrade.param("language-code").is_none_or(str::is_empty) {
-                return bad(
-                    "The request is missing the required parameter 'language-code'.".into(),
-                );
+            // Call Analytics: `language-code` or `identify-language` (the API's "language-code
+            // or identify-language" requirement); no `identify-multiple-languages` here.
+            if upgrade.param("language-code").is_none_or(str::is_empty)
+                && !is_true("identify-language")
+            {
+                return bad("The request must include 'language-code', or 'identify-language' set to true (with 'language-options').".into());
             }
         }
     }
     Ok(())
 }
 
+/// `number-of-channels` and `enable-channel-identification`: Transcribe takes two-channel
+/// audio only (`NumberOfChannels`: minimum 2, and only two channels are supported), and each
+/// parameter needs the other.
+fn check_channels(channels: Option<&str>, identification: bool) -> Result<(), String> {
+    match channels {
+        Some(text) => {
+            if text != "2" {
+                let below = text.parse::<i64>().is_ok_and(|n| n < 2);
+                return Err(if below {
+                    format!("1 validation error detected: Value '{text}' at 'number-of-channels' failed to satisfy constraint: Member must have value greater than or equal to 2")
+                } else {
+                    format!("The parameter 'number-of-channels' must be 2: only two-channel audio is supported; got '{text}'.")
+                });
+            }
+            if !identification {
+                return Err("The parameter 'number-of-channels' requires 'enable-channel-identification' set to true.".into());
+            }
+            Ok(())
+        }
+        None if identification => Err(
+            "The parameter 'enable-channel-identification' requires 'number-of-channels' (2)."
+                .into(),
+        ),
+        None => Ok(()),
+    }
+}
+
 /// The no-audio timeout text; AWS's exact words for the 15-second default.
 fn timeout_message(timeout: std::time::Duration) -> String {
-    let secs = timeout.as_secs_f64();
-    let shown = if timeout.subsec_millis() == 0 {
-        format!("{}", timeout.as_secs())
-    } else {
-        format!("{secs:.1}")
-    };
-    format!("Your request timed out because no new audio was received for {shown} seconds.")
+    format!(
+        "Your request timed out because no new audio was received for {} seconds.",
+        seconds_text(timeout)
+    )
 }
 
 /// Transcript bookkeeping for one stream.
@@ -317,7 +341,10 @@ impl Transcript {
 enum Step {
     Continue,
     Audio,
-    End,
+    /// The end of the audio: the signed empty end frame (`end_frame`), or an empty `AudioEvent`.
+    End {
+        end_frame: bool,
+    },
     Reject(ServiceError),
 }
 
@@ -365,7 +392,7 @@ pub(crate) async fn run(
                     return session.reject(rejection.into()).await;
                 }
             }
-            return finish(session, &mut transcript).await;
+            return finish(session, &mut transcript, None).await;
         }
         buffer.extend_from_slice(&data);
         loop {
@@ -393,7 +420,19 @@ pub(crate) async fn run(
             match step {
                 Step::Continue => {}
                 Step::Audio => deadline = Instant::now() + timeout,
-                Step::End => return finish(session, &mut transcript).await,
+                Step::End { end_frame } => {
+                    // A signed stream's empty AudioEvent is followed by the signed empty end
+                    // frame: read and verify that too before closing.
+                    let end = match chain.as_mut() {
+                        Some(chain) if !end_frame => Some(EndFrame {
+                            chain,
+                            decoder: &mut decoder,
+                            buffer: &mut buffer,
+                        }),
+                        _ => None,
+                    };
+                    return finish(session, &mut transcript, end).await;
+                }
                 Step::Reject(error) => return session.reject(error).await,
             }
         }
@@ -425,7 +464,7 @@ async fn handle(
         };
         session.record_frame_date(verified.date_millis());
         if verified.is_end() {
-            return Step::End;
+            return Step::End { end_frame: true };
         }
         match verified.inner_message() {
             Ok(inner) => inner,
@@ -458,9 +497,9 @@ async fn handle(
         Some("AudioEvent") => {
             let audio = event.payload();
             if audio.is_empty() {
-                return Step::End;
+                return Step::End { end_frame: false };
             }
-            session.record_media(audio.len());
+            session.record_audio(audio);
             for (event_type, payload) in transcript.audio(audio.len()) {
                 if !session.send_event(event_type, &payload).await {
                     break;
@@ -507,14 +546,88 @@ async fn handle(
     }
 }
 
-async fn finish(session: &mut Session, transcript: &mut Transcript) -> Outcome {
+/// A signed stream whose audio ended with an empty `AudioEvent`: the signed empty end frame is
+/// still to come.
+struct EndFrame<'a> {
+    chain: &'a mut ChainVerifier,
+    decoder: &'a mut FrameDecoder,
+    buffer: &'a mut BytesMut,
+}
+
+/// Sends the final results; for a signed stream ended by an empty `AudioEvent`, then reads and
+/// verifies the signed end frame (for up to the close grace); then closes with 1000.
+async fn finish(
+    session: &mut Session,
+    transcript: &mut Transcript,
+    end: Option<EndFrame<'_>>,
+) -> Outcome {
     for (event_type, payload) in transcript.finish() {
         if !session.send_event(event_type, &payload).await {
             return Outcome::ConnectionLost("the client went away before the final results".into());
         }
     }
+    if let Some(end) = end {
+        if let Some(outcome) = await_end_frame(session, end).await {
+            return outcome;
+        }
+    }
     session.close(CLOSE_NORMAL, "").await;
     Outcome::Completed
+}
+
+/// Reads the signed empty end frame. `None` when it verified or did not come within the close
+/// grace (the caller then closes); `Some` when the connection already ended, or a bad frame
+/// got an exception.
+async fn await_end_frame(session: &mut Session, end: EndFrame<'_>) -> Option<Outcome> {
+    let EndFrame {
+        chain,
+        decoder,
+        buffer,
+    } = end;
+    let deadline = Instant::now() + session.config().close_grace;
+    loop {
+        let message = match decoder.decode(buffer) {
+            Ok(Some(message)) => Some(message),
+            Ok(None) => None,
+            Err(error) => {
+                let error = ServiceError::new(
+                    BAD_REQUEST,
+                    format!("Could not decode the event stream: {error}"),
+                );
+                return Some(session.reject(error).await);
+            }
+        };
+        if let Some(message) = message {
+            let verified = match chain.verify_frame(&message) {
+                Ok(verified) => verified,
+                Err(rejection) => return Some(session.reject(rejection.into()).await),
+            };
+            session.record_frame_date(verified.date_millis());
+            if verified.is_end() {
+                return None;
+            }
+            let error = ServiceError::new(
+                BAD_REQUEST,
+                "An event arrived after the empty AudioEvent that ended the audio; only the signed empty end frame may follow it.",
+            );
+            return Some(session.reject(error).await);
+        }
+        match session.recv(Some(deadline)).await {
+            Incoming::Data(data) if data.is_empty() => {
+                // Not a signed frame: the chain verifier says what is missing.
+                if let Err(rejection) = chain.verify_frame(&Message::new(data)) {
+                    return Some(session.reject(rejection.into()).await);
+                }
+                return None;
+            }
+            Incoming::Data(data) => buffer.extend_from_slice(&data),
+            Incoming::Closed => return Some(Outcome::Completed),
+            Incoming::Timeout => return None,
+            Incoming::Shutdown => return Some(session.shut_down().await),
+            Incoming::Lost(reason) => return Some(Outcome::ConnectionLost(reason)),
+            Incoming::FaultClosed => return Some(Outcome::Fault),
+        }
+    }
 }
 
 #[cfg(test)]

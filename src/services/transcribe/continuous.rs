@@ -227,9 +227,10 @@ struct Keeper {
     events: mpsc::Sender<Result<ContinuousEvent, TranscribeError>>,
 }
 
+/// What woke the keeper; the event is boxed so the select's output stays small.
 enum Step {
     Input(Option<Input>),
-    Event(Option<Result<TranscribeEvent, TranscribeError>>),
+    Event(Box<Option<Result<TranscribeEvent, TranscribeError>>>),
 }
 
 impl Keeper {
@@ -237,10 +238,15 @@ impl Keeper {
         loop {
             let step = tokio::select! {
                 input = self.audio_rx.recv(), if !self.finishing => Step::Input(input),
-                event = self.stream.next_event() => Step::Event(event),
+                event = self.stream.next_event() => Step::Event(Box::new(event)),
+            };
+            // Unboxed for matching: `Ok` carries a session event, `Err` an input from the caller.
+            let step = match step {
+                Step::Event(event) => Ok(*event),
+                Step::Input(input) => Err(input),
             };
             match step {
-                Step::Input(Some(Input::Audio(chunk))) => {
+                Err(Some(Input::Audio(chunk))) => {
                     let duration = self.duration_of(chunk.len());
                     self.remember(chunk.clone(), duration);
                     self.position += duration;
@@ -253,19 +259,19 @@ impl Keeper {
                         }
                     }
                 }
-                Step::Input(Some(Input::Finish)) | Step::Input(None) => {
+                Err(Some(Input::Finish)) | Err(None) => {
                     self.finishing = true;
                     if let Err(e) = self.stream.finish().await {
                         tracing::debug!(error = %e, "finishing the session failed");
                     }
                 }
-                Step::Event(Some(Ok(event))) => {
+                Ok(Some(Ok(event))) => {
                     let event = self.shift(event);
                     if self.events.send(Ok(ContinuousEvent::Event(event))).await.is_err() {
                         return;
                     }
                 }
-                Step::Event(Some(Err(error))) => {
+                Ok(Some(Err(error))) => {
                     if self.finishing || !error.is_retryable() || !self.reconnect_allowed() {
                         let _ = self.events.send(Err(error)).await;
                         return;
@@ -274,7 +280,7 @@ impl Keeper {
                         return;
                     }
                 }
-                Step::Event(None) => {
+                Ok(None) => {
                     if self.finishing || !self.reconnect_allowed() {
                         return;
                     }
