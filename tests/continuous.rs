@@ -90,9 +90,12 @@ async fn a_stream_cut_by_the_server_continues_on_a_new_session_on_one_timeline()
         abrupt: false,
     })
     .await;
-    let outcome = tokio::time::timeout(PATIENCE, stream_frames(&handle, 40, ReconnectPolicy::default()))
-        .await
-        .expect("the stream ends");
+    let outcome = tokio::time::timeout(
+        PATIENCE,
+        stream_frames(&handle, 40, ReconnectPolicy::default()),
+    )
+    .await
+    .expect("the stream ends");
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.notices.len(), 1, "{:?}", outcome.notices);
     let ContinuousEvent::Reconnected {
@@ -113,9 +116,16 @@ async fn a_stream_cut_by_the_server_continues_on_a_new_session_on_one_timeline()
     assert_eq!(resumed_at.as_millis() % 400, 0, "resumed at {resumed_at:?}");
 
     // One timeline: final result ends only grow, and the last one is the total audio sent.
-    assert!(outcome.final_ends.windows(2).all(|w| w[0] < w[1]), "{:?}", outcome.final_ends);
+    assert!(
+        outcome.final_ends.windows(2).all(|w| w[0] < w[1]),
+        "{:?}",
+        outcome.final_ends
+    );
     let last = outcome.final_ends.last().copied().unwrap_or_default();
-    assert!((last - 4.0).abs() < 1e-6, "last final ends at {last} s, expected 4.0");
+    assert!(
+        (last - 4.0).abs() < 1e-6,
+        "last final ends at {last} s, expected 4.0"
+    );
 
     // Nothing lost, nothing beyond the unacknowledged part re-sent.
     let records = handle.wait_for_finished(2, PATIENCE).await;
@@ -123,7 +133,11 @@ async fn a_stream_cut_by_the_server_continues_on_a_new_session_on_one_timeline()
     let expected_second = (40 * FRAME) as u64 - resumed_at.as_millis() as u64 * 32;
     assert_eq!(records[1].media_bytes, expected_second);
     assert_eq!(
-        records[1].params.iter().find(|(k, _)| k == "session-id").map(|(_, v)| v.as_str()),
+        records[1]
+            .params
+            .iter()
+            .find(|(k, _)| k == "session-id")
+            .map(|(_, v)| v.as_str()),
         Some(session_id.as_str())
     );
     handle.shutdown().await;
@@ -136,9 +150,12 @@ async fn an_abrupt_drop_is_also_survived() {
         abrupt: true,
     })
     .await;
-    let outcome = tokio::time::timeout(PATIENCE, stream_frames(&handle, 20, ReconnectPolicy::default()))
-        .await
-        .expect("the stream ends");
+    let outcome = tokio::time::timeout(
+        PATIENCE,
+        stream_frames(&handle, 20, ReconnectPolicy::default()),
+    )
+    .await
+    .expect("the stream ends");
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.notices.len(), 1);
     let last = outcome.final_ends.last().copied().unwrap_or_default();

@@ -5,9 +5,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use sigv4_ws::emulator::{ConnectionRecord, Emulator, EmulatorConfig, EmulatorHandle, Fault, RejectionStyle};
+use sigv4_ws::emulator::{
+    ConnectionRecord, Emulator, EmulatorConfig, EmulatorHandle, Fault, RejectionStyle,
+};
 use sigv4_ws::proto::codec::{HeaderValue, Message};
-use sigv4_ws::transport::{ConnectRequest, Connector, ErrorKind, FrameSigning, OffsetSource, SessionConfig};
+use sigv4_ws::transport::{
+    ConnectRequest, Connector, ErrorKind, FrameSigning, OffsetSource, SessionConfig,
+};
 use sigv4_ws::{Clock, ManualTime};
 use url::Url;
 
@@ -17,7 +21,9 @@ const HOUR_MS: i64 = 3_600_000;
 fn transcribe_url(handle: &EmulatorHandle) -> Url {
     let mut url = handle.endpoint();
     url.set_path("/stream-transcription-websocket");
-    url.set_query(Some("language-code=en-US&media-encoding=pcm&sample-rate=16000"));
+    url.set_query(Some(
+        "language-code=en-US&media-encoding=pcm&sample-rate=16000",
+    ));
     url
 }
 
@@ -34,7 +40,10 @@ fn audio_event(bytes: usize) -> Message {
     Message::new(vec![0u8; bytes])
         .with_header(":message-type", HeaderValue::String("event".into()))
         .with_header(":event-type", HeaderValue::String("AudioEvent".into()))
-        .with_header(":content-type", HeaderValue::String("application/octet-stream".into()))
+        .with_header(
+            ":content-type",
+            HeaderValue::String("application/octet-stream".into()),
+        )
 }
 
 fn video_event(timestamp_millis: i64, chunk_base64: &str) -> Message {
@@ -42,15 +51,22 @@ fn video_event(timestamp_millis: i64, chunk_base64: &str) -> Message {
     Message::new(json.into_bytes())
         .with_header(":event-type", HeaderValue::String("VideoEvent".into()))
         .with_header(":message-type", HeaderValue::String("event".into()))
-        .with_header(":content-type", HeaderValue::String("application/json".into()))
+        .with_header(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        )
 }
 
 fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 async fn start(config: EmulatorConfig) -> EmulatorHandle {
-    Emulator::start(config).await.expect("the emulator starts on loopback")
+    Emulator::start(config)
+        .await
+        .expect("the emulator starts on loopback")
 }
 
 fn request(handle: &EmulatorHandle, url: Url, service: &str, clock: &Clock) -> ConnectRequest {
@@ -65,7 +81,11 @@ async fn transcribe_round_trip(
     clock: &Clock,
     config: SessionConfig,
     frames: usize,
-) -> (Vec<Message>, sigv4_ws::transport::SessionStats, Vec<sigv4_ws::transport::OffsetLearned>) {
+) -> (
+    Vec<Message>,
+    sigv4_ws::transport::SessionStats,
+    Vec<sigv4_ws::transport::OffsetLearned>,
+) {
     let session = Connector::new(config)
         .connect(request(handle, transcribe_url(handle), "transcribe", clock))
         .await
@@ -82,7 +102,9 @@ async fn transcribe_round_trip(
     for _ in 0..frames {
         sink.send(audio_event(3200)).await.expect("frame accepted");
     }
-    sink.send(audio_event(0)).await.expect("end marker accepted");
+    sink.send(audio_event(0))
+        .await
+        .expect("end marker accepted");
     sink.close().await.expect("end of stream");
     let (events, stats, learned) = tokio::time::timeout(PATIENCE, reader)
         .await
@@ -103,11 +125,17 @@ fn verified_record(records: &[ConnectionRecord]) -> &ConnectionRecord {
 async fn a_plain_transcribe_stream_round_trips() {
     let handle = start(EmulatorConfig::default()).await;
     let clock = Clock::system();
-    let (events, stats, learned) = transcribe_round_trip(&handle, &clock, SessionConfig::default(), 12).await;
-    assert!(events.iter().any(|m| m.header_str(":event-type") == Some("TranscriptEvent")));
+    let (events, stats, learned) =
+        transcribe_round_trip(&handle, &clock, SessionConfig::default(), 12).await;
+    assert!(events
+        .iter()
+        .any(|m| m.header_str(":event-type") == Some("TranscriptEvent")));
     assert_eq!(stats.frames_sent, 13);
     assert_eq!(stats.reconnects, 0);
-    assert!(learned.is_empty(), "no correction when the clocks agree: {learned:?}");
+    assert!(
+        learned.is_empty(),
+        "no correction when the clocks agree: {learned:?}"
+    );
     let records = handle.wait_for_finished(1, PATIENCE).await;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].media_frames, 12);
@@ -120,7 +148,12 @@ async fn liveness_with_emulator_offset(offset_ms: i64, emulator: EmulatorConfig)
     let clock = Clock::system();
     let config = SessionConfig::default().frame_signing(FrameSigning::Signed);
     let session = Connector::new(config)
-        .connect(request(&handle, liveness_url(&handle), "rekognition", &clock))
+        .connect(request(
+            &handle,
+            liveness_url(&handle),
+            "rekognition",
+            &clock,
+        ))
         .await
         .expect("connects after learning the offset");
     let (mut sink, mut stream) = session.split();
@@ -135,26 +168,54 @@ async fn liveness_with_emulator_offset(offset_ms: i64, emulator: EmulatorConfig)
         (events, stream.offsets_learned(), stream.stats())
     });
     for _ in 0..4 {
-        sink.send(video_event(millis(clock.now()), "AAAA")).await.unwrap();
+        sink.send(video_event(millis(clock.now()), "AAAA"))
+            .await
+            .unwrap();
     }
-    sink.send(video_event(millis(clock.now()), "")).await.unwrap();
+    sink.send(video_event(millis(clock.now()), ""))
+        .await
+        .unwrap();
     sink.close().await.unwrap();
-    let (events, learned, stats) = tokio::time::timeout(PATIENCE, reader).await.unwrap().unwrap();
-    assert!(events.contains(&"ServerSessionInformationEvent".to_owned()), "{events:?}");
-    assert!(events.contains(&"DisconnectionEvent".to_owned()), "{events:?}");
+    let (events, learned, stats) = tokio::time::timeout(PATIENCE, reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        events.contains(&"ServerSessionInformationEvent".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"DisconnectionEvent".to_owned()),
+        "{events:?}"
+    );
     assert!(!learned.is_empty(), "the offset was learned");
     let learned_ms = clock.offset_millis();
-    assert!((learned_ms - offset_ms).abs() < 5_000, "learned {learned_ms} for {offset_ms}");
+    assert!(
+        (learned_ms - offset_ms).abs() < 5_000,
+        "learned {learned_ms} for {offset_ms}"
+    );
 
-    let records = handle.wait_for_finished(stats.reconnects as usize + 1, PATIENCE).await;
+    let records = handle
+        .wait_for_finished(stats.reconnects as usize + 1, PATIENCE)
+        .await;
     let good = verified_record(&records);
     let server_now = millis(handle.clock().now());
     // The URL and every frame carry corrected times: within the window of the emulator's clock.
     let url_date = millis(good.url_date.expect("url date"));
-    assert!((url_date - server_now).abs() < 60_000, "URL X-Amz-Date {url_date} vs server {server_now}");
-    assert_eq!(good.frame_dates_millis.len(), 6, "5 events + the end frame, all verified");
+    assert!(
+        (url_date - server_now).abs() < 60_000,
+        "URL X-Amz-Date {url_date} vs server {server_now}"
+    );
+    assert_eq!(
+        good.frame_dates_millis.len(),
+        6,
+        "5 events + the end frame, all verified"
+    );
     for date in &good.frame_dates_millis {
-        assert!((date - server_now).abs() < 60_000, ":date {date} vs server {server_now}");
+        assert!(
+            (date - server_now).abs() < 60_000,
+            ":date {date} vs server {server_now}"
+        );
     }
     handle.shutdown().await;
 }
@@ -189,27 +250,45 @@ async fn skew_is_learned_from_a_refused_upgrade_when_there_is_no_date_header() {
 async fn the_date_header_corrects_the_url_and_the_frames_with_one_re_presign() {
     let handle = start(EmulatorConfig::default().clock_offset_millis(HOUR_MS)).await;
     let clock = Clock::system();
-    let (events, stats, learned) = transcribe_round_trip(&handle, &clock, SessionConfig::default(), 5).await;
+    let (events, stats, learned) =
+        transcribe_round_trip(&handle, &clock, SessionConfig::default(), 5).await;
     assert!(!events.is_empty());
     assert_eq!(learned.len(), 1, "{learned:?}");
     assert_eq!(learned[0].source, OffsetSource::UpgradeDate);
-    assert_eq!(stats.reconnects, 0, "corrected while connecting, before any frame");
+    assert_eq!(
+        stats.reconnects, 0,
+        "corrected while connecting, before any frame"
+    );
     let records = handle.wait_for_finished(2, PATIENCE).await;
     assert_eq!(records.len(), 2, "exactly one re-presign");
     let good = verified_record(&records);
     assert_eq!(good.media_frames, 5);
     let url_shift = millis(records[1].url_date.unwrap()) - millis(records[0].url_date.unwrap());
-    assert!((url_shift - HOUR_MS).abs() < 5_000, "X-Amz-Date moved by {url_shift} ms");
+    assert!(
+        (url_shift - HOUR_MS).abs() < 5_000,
+        "X-Amz-Date moved by {url_shift} ms"
+    );
     handle.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_exception_frame_mid_connection_replays_every_frame_after_reconnecting() {
-    let handle = start(EmulatorConfig::default().clock_offset_millis(-HOUR_MS).send_date_header(false)).await;
+    let handle = start(
+        EmulatorConfig::default()
+            .clock_offset_millis(-HOUR_MS)
+            .send_date_header(false),
+    )
+    .await;
     let clock = Clock::system();
-    let (_, stats, learned) = transcribe_round_trip(&handle, &clock, SessionConfig::default(), 8).await;
+    let (_, stats, learned) =
+        transcribe_round_trip(&handle, &clock, SessionConfig::default(), 8).await;
     assert_eq!(stats.reconnects, 1);
-    assert!(learned.iter().any(|l| l.source == OffsetSource::ExceptionFrame), "{learned:?}");
+    assert!(
+        learned
+            .iter()
+            .any(|l| l.source == OffsetSource::ExceptionFrame),
+        "{learned:?}"
+    );
     let records = handle.wait_for_finished(2, PATIENCE).await;
     assert_eq!(records.len(), 2);
     // Transcribe frames are unsigned, so the first connection's URL was judged on the first frame.
@@ -250,7 +329,13 @@ async fn a_signature_mismatch_is_not_retried() {
 #[tokio::test]
 async fn a_signature_mismatch_in_an_exception_frame_is_not_retried() {
     let handle = start(EmulatorConfig::default()).await;
-    let wrong = aws_credential_types::Credentials::new(handle.credentials().access_key_id(), "wrong", None, None, "t");
+    let wrong = aws_credential_types::Credentials::new(
+        handle.credentials().access_key_id(),
+        "wrong",
+        None,
+        None,
+        "t",
+    );
     let session = Connector::new(SessionConfig::default())
         .connect(
             ConnectRequest::new(transcribe_url(&handle), "us-east-1", "transcribe")
@@ -265,7 +350,13 @@ async fn a_signature_mismatch_in_an_exception_frame_is_not_retried() {
     let error = first.expect("an item").expect_err("a rejection");
     assert_eq!(error.kind(), &ErrorKind::SignatureMismatch);
     assert_eq!(error.exception_type(), Some("InvalidSignatureException"));
-    assert!(tokio::time::timeout(PATIENCE, stream.next()).await.unwrap().is_none(), "then the stream ends");
+    assert!(
+        tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "then the stream ends"
+    );
     assert_eq!(stream.stats().reconnects, 0);
     assert_eq!(handle.wait_for_finished(1, PATIENCE).await.len(), 1);
     handle.shutdown().await;
@@ -279,7 +370,12 @@ async fn a_frame_queued_longer_than_the_window_is_signed_at_write_time() {
     let handle = start(EmulatorConfig::default().time_source(time.clone())).await;
     let clock = Clock::new(time.clone());
     let session = Connector::new(SessionConfig::default().frame_signing(FrameSigning::Signed))
-        .connect(request(&handle, liveness_url(&handle), "rekognition", &clock))
+        .connect(request(
+            &handle,
+            liveness_url(&handle),
+            "rekognition",
+            &clock,
+        ))
         .await
         .unwrap();
     let queued_at = millis(clock.now());
@@ -288,7 +384,9 @@ async fn a_frame_queued_longer_than_the_window_is_signed_at_write_time() {
     // in the queue while the clock moves six minutes on.
     sink.feed(video_event(queued_at, "AAAA")).await.unwrap();
     time.advance(Duration::from_secs(6 * 60));
-    sink.feed(video_event(millis(clock.now()), "")).await.unwrap();
+    sink.feed(video_event(millis(clock.now()), ""))
+        .await
+        .unwrap();
     sink.close().await.unwrap();
     while let Some(item) = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap() {
         item.expect("no rejection");
@@ -296,7 +394,11 @@ async fn a_frame_queued_longer_than_the_window_is_signed_at_write_time() {
     let records = handle.wait_for_finished(1, PATIENCE).await;
     assert!(records[0].rejection.is_none(), "{:?}", records[0].rejection);
     let first_frame_date = records[0].frame_dates_millis[0];
-    assert_eq!(first_frame_date - queued_at, 6 * 60 * 1000, "signed when written, not when queued");
+    assert_eq!(
+        first_frame_date - queued_at,
+        6 * 60 * 1000,
+        "signed when written, not when queued"
+    );
     handle.shutdown().await;
 }
 
@@ -319,7 +421,10 @@ async fn a_client_built_long_before_connecting_presigns_at_connect() {
     }
     let records = handle.wait_for_finished(1, PATIENCE).await;
     assert!(records[0].rejection.is_none());
-    assert_eq!(millis(records[0].url_date.unwrap()), millis(time_now(&time)));
+    assert_eq!(
+        millis(records[0].url_date.unwrap()),
+        millis(time_now(&time))
+    );
     handle.shutdown().await;
 }
 
@@ -332,37 +437,70 @@ fn time_now(time: &ManualTime) -> SystemTime {
 async fn a_server_that_never_answers_the_upgrade_times_out() {
     let handle = start(EmulatorConfig::default().fault(Fault::StallBeforeUpgrade)).await;
     let started = tokio::time::Instant::now();
-    let error = Connector::new(SessionConfig::default().connect_timeout(Duration::from_millis(300)))
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &Clock::system()))
-        .await
-        .expect_err("no answer");
+    let error =
+        Connector::new(SessionConfig::default().connect_timeout(Duration::from_millis(300)))
+            .connect(request(
+                &handle,
+                transcribe_url(&handle),
+                "transcribe",
+                &Clock::system(),
+            ))
+            .await
+            .expect_err("no answer");
     assert_eq!(error.kind(), &ErrorKind::ConnectTimeout);
     assert!(error.is_timeout());
-    assert!(started.elapsed() < Duration::from_secs(5), "gave up near the configured 300 ms");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up near the configured 300 ms"
+    );
     drop(handle);
 }
 
 #[tokio::test]
 async fn a_server_that_goes_silent_after_the_upgrade_hits_the_idle_timeout() {
     let handle = start(EmulatorConfig::default().fault(Fault::StallAfterUpgrade)).await;
-    let session = Connector::new(SessionConfig::default().idle_timeout(Some(Duration::from_millis(300))))
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &Clock::system()))
-        .await
-        .unwrap();
+    let session =
+        Connector::new(SessionConfig::default().idle_timeout(Some(Duration::from_millis(300))))
+            .connect(request(
+                &handle,
+                transcribe_url(&handle),
+                "transcribe",
+                &Clock::system(),
+            ))
+            .await
+            .unwrap();
     let watch = session.watch();
     let (mut sink, mut stream) = session.split();
     sink.send(audio_event(320)).await.unwrap();
-    let error = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap().unwrap().unwrap_err();
+    let error = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::IdleTimeout);
-    assert!(tokio::time::timeout(PATIENCE, stream.next()).await.unwrap().is_none());
-    tokio::time::timeout(PATIENCE, watch.finished()).await.expect("the driver stops");
+    assert!(tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .unwrap()
+        .is_none());
+    tokio::time::timeout(PATIENCE, watch.finished())
+        .await
+        .expect("the driver stops");
     drop(handle);
 }
 
 async fn closes_mid_stream(abrupt: bool) {
-    let handle = start(EmulatorConfig::default().fault(Fault::CloseMidStream { after_frames: 3, abrupt })).await;
+    let handle = start(EmulatorConfig::default().fault(Fault::CloseMidStream {
+        after_frames: 3,
+        abrupt,
+    }))
+    .await;
     let session = Connector::new(SessionConfig::default())
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &Clock::system()))
+        .connect(request(
+            &handle,
+            transcribe_url(&handle),
+            "transcribe",
+            &Clock::system(),
+        ))
         .await
         .unwrap();
     let watch = session.watch();
@@ -391,8 +529,13 @@ async fn closes_mid_stream(abrupt: bool) {
     if !abrupt {
         assert_eq!(error.close_code(), Some(1011));
     }
-    tokio::time::timeout(PATIENCE, watch.finished()).await.expect("the driver stops");
-    assert!(producer.await.unwrap(), "the producer is told the session ended");
+    tokio::time::timeout(PATIENCE, watch.finished())
+        .await
+        .expect("the driver stops");
+    assert!(
+        producer.await.unwrap(),
+        "the producer is told the session ended"
+    );
     handle.shutdown().await;
 }
 
@@ -414,7 +557,12 @@ async fn a_producer_that_outruns_a_slow_server_is_held_back() {
     .await;
     let queue = 4;
     let session = Connector::new(SessionConfig::default().queue_capacity(queue))
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &Clock::system()))
+        .connect(request(
+            &handle,
+            transcribe_url(&handle),
+            "transcribe",
+            &Clock::system(),
+        ))
         .await
         .unwrap();
     let (mut sink, _stream) = session.split();
@@ -423,7 +571,8 @@ async fn a_producer_that_outruns_a_slow_server_is_held_back() {
     let mut max_backlog = 0u64;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(200), sink.send(audio_event(frame))).await {
+        match tokio::time::timeout(Duration::from_millis(200), sink.send(audio_event(frame))).await
+        {
             Ok(sent) => sent.expect("accepted"),
             Err(_) => continue, // held back: the queue is full
         }
@@ -431,8 +580,14 @@ async fn a_producer_that_outruns_a_slow_server_is_held_back() {
         max_backlog = max_backlog.max(accepted - sink.stats().frames_sent);
     }
     // Unbounded buffering would have accepted 2 s of instant sends (thousands of frames).
-    assert!(accepted < 400, "accepted {accepted} frames of {frame} bytes in 2 s");
-    assert!(max_backlog <= queue as u64 + 2, "backlog {max_backlog} > queue {queue}");
+    assert!(
+        accepted < 400,
+        "accepted {accepted} frames of {frame} bytes in 2 s"
+    );
+    assert!(
+        max_backlog <= queue as u64 + 2,
+        "backlog {max_backlog} > queue {queue}"
+    );
     drop(sink);
     drop(handle);
 }
@@ -441,14 +596,21 @@ async fn a_producer_that_outruns_a_slow_server_is_held_back() {
 async fn dropping_a_session_mid_stream_stops_its_task() {
     let handle = start(EmulatorConfig::default()).await;
     let session = Connector::new(SessionConfig::default())
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &Clock::system()))
+        .connect(request(
+            &handle,
+            transcribe_url(&handle),
+            "transcribe",
+            &Clock::system(),
+        ))
         .await
         .unwrap();
     let watch = session.watch();
     let mut session = session;
     session.send(audio_event(3200)).await.unwrap();
     drop(session);
-    tokio::time::timeout(PATIENCE, watch.finished()).await.expect("no task outlives the session");
+    tokio::time::timeout(PATIENCE, watch.finished())
+        .await
+        .expect("no task outlives the session");
     let records = handle.wait_for_finished(1, PATIENCE).await;
     assert_eq!(records[0].close_received, Some(1001));
     handle.shutdown().await;
@@ -458,8 +620,14 @@ async fn dropping_a_session_mid_stream_stops_its_task() {
 async fn plain_ws_to_a_non_loopback_host_is_refused() {
     let error = Connector::new(SessionConfig::default())
         .connect(
-            ConnectRequest::new(Url::parse("ws://example.com/stream-transcription-websocket").unwrap(), "us-east-1", "transcribe")
-                .credentials(aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "t")),
+            ConnectRequest::new(
+                Url::parse("ws://example.com/stream-transcription-websocket").unwrap(),
+                "us-east-1",
+                "transcribe",
+            )
+            .credentials(aws_credential_types::Credentials::new(
+                "AKID", "SECRET", None, None, "t",
+            )),
         )
         .await
         .expect_err("refused before any connection");

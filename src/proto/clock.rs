@@ -91,9 +91,10 @@ impl Clock {
 
     /// Sets the offset by hand (like `systemClockOffset`), clamped to ±[`MAX_OFFSET_MILLIS`].
     pub fn set_offset_millis(&self, millis: i64) {
-        self.inner
-            .offset_millis
-            .store(millis.clamp(-MAX_OFFSET_MILLIS, MAX_OFFSET_MILLIS), Ordering::Release);
+        self.inner.offset_millis.store(
+            millis.clamp(-MAX_OFFSET_MILLIS, MAX_OFFSET_MILLIS),
+            Ordering::Release,
+        );
     }
 
     /// Applies one piece of evidence of the server's time, following the module's update policy.
@@ -191,7 +192,11 @@ pub enum EvidenceSource {
 
 impl SkewObservation {
     /// An observation that the offset is `estimated_offset_millis`, give or take `uncertainty_millis`.
-    pub fn new(estimated_offset_millis: i64, uncertainty_millis: u64, source: EvidenceSource) -> Self {
+    pub fn new(
+        estimated_offset_millis: i64,
+        uncertainty_millis: u64,
+        source: EvidenceSource,
+    ) -> Self {
         SkewObservation {
             estimated_offset_millis,
             uncertainty_millis,
@@ -315,7 +320,11 @@ mod tests {
     fn observation_inside_uncertainty_keeps_offset() {
         let clock = Clock::new(ManualTime::new(at(1_000_000)));
         clock.set_offset_millis(300_000);
-        let update = clock.observe(&SkewObservation::new(300_900, 1000, EvidenceSource::DateHeader));
+        let update = clock.observe(&SkewObservation::new(
+            300_900,
+            1000,
+            EvidenceSource::DateHeader,
+        ));
         assert!(!update.changed());
         assert_eq!(clock.offset_millis(), 300_000);
     }
@@ -323,10 +332,18 @@ mod tests {
     #[test]
     fn observation_outside_uncertainty_moves_offset_both_ways() {
         let clock = Clock::new(ManualTime::new(at(1_000_000)));
-        let up = clock.observe(&SkewObservation::new(3_600_000, 1000, EvidenceSource::DateHeader));
+        let up = clock.observe(&SkewObservation::new(
+            3_600_000,
+            1000,
+            EvidenceSource::DateHeader,
+        ));
         assert!(up.changed());
         assert_eq!(up.delta_millis(), 3_600_000);
-        let down = clock.observe(&SkewObservation::new(-60_000, 1000, EvidenceSource::SkewMessage));
+        let down = clock.observe(&SkewObservation::new(
+            -60_000,
+            1000,
+            EvidenceSource::SkewMessage,
+        ));
         assert_eq!(down.previous_millis, 3_600_000);
         assert_eq!(clock.offset_millis(), -60_000);
     }

@@ -8,8 +8,8 @@ pub mod clock;
 pub mod codec;
 pub mod presign;
 pub mod redact;
-pub mod sigv4;
 pub mod sign;
+pub mod sigv4;
 pub mod skew;
 
 pub use clock::{Clock, EvidenceSource, ManualTime, OffsetUpdate, SkewObservation};

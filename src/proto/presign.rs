@@ -60,7 +60,9 @@ pub enum PresignError {
     #[error("the signing time is before 1970; check the host clock and the clock offset")]
     TimeOutOfRange,
     /// The region or service name is empty or has characters that cannot be in a credential scope.
-    #[error("invalid {what} `{value}` for a credential scope: use e.g. `us-east-1` / `transcribe`")]
+    #[error(
+        "invalid {what} `{value}` for a credential scope: use e.g. `us-east-1` / `transcribe`"
+    )]
     InvalidScope {
         /// "region" or "service".
         what: &'static str,
@@ -95,7 +97,11 @@ pub struct Presigner {
 
 impl Presigner {
     /// A presigner for `region` and the signing name `service` (`transcribe` or `rekognition`).
-    pub fn new(credentials: Credentials, region: impl Into<String>, service: impl Into<String>) -> Presigner {
+    pub fn new(
+        credentials: Credentials,
+        region: impl Into<String>,
+        service: impl Into<String>,
+    ) -> Presigner {
         Presigner {
             credentials,
             region: region.into(),
@@ -145,7 +151,9 @@ impl Presigner {
             .iter()
             .find(|(k, _)| SIGNING_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(k)))
         {
-            return Err(PresignError::AlreadySigned { param: param.clone() });
+            return Err(PresignError::AlreadySigned {
+                param: param.clone(),
+            });
         }
 
         let signed = sign_query(
@@ -224,7 +232,10 @@ fn websocket_url(url: &Url) -> Result<Url, PresignError> {
 
 /// The `Host` header a WebSocket client sends for `url`: host, plus the port unless default.
 pub fn host_header(url: &Url) -> Result<String, PresignError> {
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or(PresignError::MissingHost)?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or(PresignError::MissingHost)?;
     // `Url::port` is None when the port is the scheme's default (443 for wss, 80 for ws).
     Ok(match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -310,16 +321,29 @@ mod tests {
     fn protocol_md_worked_example() {
         let url = Url::parse("https://transcribestreaming.us-west-2.amazonaws.com:8443/stream-transcription-websocket?language-code=en-US&media-encoding=pcm&sample-rate=16000").unwrap();
         let at = UNIX_EPOCH + Duration::from_millis(1_724_194_903_250);
-        let signed = Presigner::new(creds(Some("notarealsessiontoken")), "us-west-2", "transcribe")
-            .presign_at(&url, at)
-            .unwrap();
-        assert_eq!(signed.signature(), "3bda071a1cf6a5d4c3a3a6a572bc5d6b685c567428447c32ecbd5a08f6619b94");
+        let signed = Presigner::new(
+            creds(Some("notarealsessiontoken")),
+            "us-west-2",
+            "transcribe",
+        )
+        .presign_at(&url, at)
+        .unwrap();
+        assert_eq!(
+            signed.signature(),
+            "3bda071a1cf6a5d4c3a3a6a572bc5d6b685c567428447c32ecbd5a08f6619b94"
+        );
         let q: Vec<(String, String)> = signed.url().query_pairs().into_owned().collect();
         assert!(q.contains(&("X-Amz-Date".into(), "20240820T230143Z".into())));
-        assert!(q.contains(&("X-Amz-Credential".into(), "ANOTREAL/20240820/us-west-2/transcribe/aws4_request".into())));
+        assert!(q.contains(&(
+            "X-Amz-Credential".into(),
+            "ANOTREAL/20240820/us-west-2/transcribe/aws4_request".into()
+        )));
         assert!(q.contains(&("X-Amz-Security-Token".into(), "notarealsessiontoken".into())));
         assert_eq!(signed.url().scheme(), "wss");
-        assert_eq!(signed.host_header(), "transcribestreaming.us-west-2.amazonaws.com:8443");
+        assert_eq!(
+            signed.host_header(),
+            "transcribestreaming.us-west-2.amazonaws.com:8443"
+        );
         let shown = format!("{signed} {signed:?}");
         assert!(!shown.contains("notarealsessiontoken"));
         assert!(!shown.contains(signed.signature()));
@@ -329,11 +353,17 @@ mod tests {
     fn default_port_is_not_signed() {
         let at = UNIX_EPOCH + Duration::from_secs(1_724_194_903);
         let p = Presigner::new(creds(None), "us-east-1", "rekognition");
-        let a = p.presign_at(&Url::parse("wss://h.example/p").unwrap(), at).unwrap();
-        let b = p.presign_at(&Url::parse("https://h.example:443/p").unwrap(), at).unwrap();
+        let a = p
+            .presign_at(&Url::parse("wss://h.example/p").unwrap(), at)
+            .unwrap();
+        let b = p
+            .presign_at(&Url::parse("https://h.example:443/p").unwrap(), at)
+            .unwrap();
         assert_eq!(a.signature(), b.signature());
         assert_eq!(a.host_header(), "h.example");
-        let c = p.presign_at(&Url::parse("wss://h.example:8443/p").unwrap(), at).unwrap();
+        let c = p
+            .presign_at(&Url::parse("wss://h.example:8443/p").unwrap(), at)
+            .unwrap();
         assert_ne!(a.signature(), c.signature());
     }
 
@@ -342,7 +372,9 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_secs(1_724_194_903);
         let p = Presigner::new(creds(None), "us-east-1", "transcribe");
         assert!(matches!(
-            p.clone().expires_in(Duration::from_secs(301)).presign_at(&Url::parse("wss://h/").unwrap(), at),
+            p.clone()
+                .expires_in(Duration::from_secs(301))
+                .presign_at(&Url::parse("wss://h/").unwrap(), at),
             Err(PresignError::InvalidExpiry { seconds: 301 })
         ));
         assert!(matches!(
@@ -354,11 +386,15 @@ mod tests {
             Err(PresignError::AlreadySigned { .. })
         ));
         assert!(matches!(
-            Presigner::new(creds(None), "us east", "transcribe").presign_at(&Url::parse("wss://h/").unwrap(), at),
+            Presigner::new(creds(None), "us east", "transcribe")
+                .presign_at(&Url::parse("wss://h/").unwrap(), at),
             Err(PresignError::InvalidScope { what: "region", .. })
         ));
         assert_eq!(
-            p.presign_at(&Url::parse("wss://h/").unwrap(), UNIX_EPOCH - Duration::from_secs(1)),
+            p.presign_at(
+                &Url::parse("wss://h/").unwrap(),
+                UNIX_EPOCH - Duration::from_secs(1)
+            ),
             Err(PresignError::TimeOutOfRange)
         );
     }

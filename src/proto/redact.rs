@@ -68,9 +68,15 @@ mod tests {
 
     #[test]
     fn masks_secrets_and_userinfo() {
-        let url = Url::parse("wss://user:pw@h/p?x-amz-signature=s&b=2&X-Amz-Security-Token=tok%2Fen#frag").unwrap();
+        let url = Url::parse(
+            "wss://user:pw@h/p?x-amz-signature=s&b=2&X-Amz-Security-Token=tok%2Fen#frag",
+        )
+        .unwrap();
         let shown = RedactedUrl(&url).to_string();
-        assert_eq!(shown, "wss://h/p?x-amz-signature=***&b=2&X-Amz-Security-Token=***");
+        assert_eq!(
+            shown,
+            "wss://h/p?x-amz-signature=***&b=2&X-Amz-Security-Token=***"
+        );
         assert!(!format!("{:?}", RedactedUrl(&url)).contains("tok"));
     }
 }

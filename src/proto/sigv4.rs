@@ -16,7 +16,8 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The algorithm line of an event (chunk) string-to-sign.
 pub const EVENT_ALGORITHM: &str = "AWS4-HMAC-SHA256-PAYLOAD";
 /// Hex SHA-256 of the empty string: the payload hash of a presigned WebSocket upgrade.
-pub const EMPTY_SHA256_HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const EMPTY_SHA256_HEX: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Everything but `A-Z a-z 0-9 - _ . ~` is escaped, as SigV4 requires.
 pub const SIGV4_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
@@ -154,8 +155,9 @@ pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
         if !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        part.iter()
-            .try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+        part.iter().try_fold(0u32, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+        })
     };
     UtcTime {
         year: i64::from(num(0..4)?),
@@ -169,7 +171,12 @@ pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
 }
 
 /// Derives the SigV4 signing key for one UTC day (`yyyymmdd`), region and service.
-pub fn derive_signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+pub fn derive_signing_key(
+    secret_access_key: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+) -> [u8; 32] {
     let mut secret = Vec::with_capacity(4 + secret_access_key.len());
     secret.extend_from_slice(b"AWS4");
     secret.extend_from_slice(secret_access_key.as_bytes());
@@ -242,8 +249,10 @@ pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
 /// Builds the canonical query string from decoded `(key, value)` pairs: each escaped,
 /// sorted by escaped key and then escaped value (byte order), joined with `&`.
 pub fn canonical_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut escaped: Vec<(String, String)> =
-        pairs.into_iter().map(|(k, v)| (escape(k), escape(v))).collect();
+    let mut escaped: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| (escape(k), escape(v)))
+        .collect();
     escaped.sort();
     let mut out = String::new();
     for (i, (k, v)) in escaped.iter().enumerate() {
@@ -283,7 +292,11 @@ pub fn canonical_path(wire_path: &str) -> String {
 }
 
 /// The canonical request of a presigned WebSocket upgrade: GET, only `host` signed, empty payload.
-pub fn presign_canonical_request(canonical_path: &str, canonical_query: &str, host: &str) -> String {
+pub fn presign_canonical_request(
+    canonical_path: &str,
+    canonical_query: &str,
+    host: &str,
+) -> String {
     format!("GET\n{canonical_path}\n{canonical_query}\nhost:{host}\n\nhost\n{EMPTY_SHA256_HEX}")
 }
 
@@ -353,7 +366,11 @@ pub fn sign_query(input: &QuerySigningInput<'_>, time: SystemTime) -> Option<Que
     let scope = credential_scope(date, input.region, input.service);
     let credential = format!("{}/{scope}", input.access_key_id);
     let expires_text = input.expires_secs.to_string();
-    let mut all: Vec<(&str, &str)> = input.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut all: Vec<(&str, &str)> = input
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     all.push(("X-Amz-Algorithm", ALGORITHM));
     all.push(("X-Amz-Credential", &credential));
     all.push(("X-Amz-Date", amz_date));
@@ -363,8 +380,11 @@ pub fn sign_query(input: &QuerySigningInput<'_>, time: SystemTime) -> Option<Que
         all.push(("X-Amz-Security-Token", token));
     }
     let canonical_query = canonical_query(all);
-    let canonical_request =
-        presign_canonical_request(&canonical_path(input.wire_path), &canonical_query, input.host);
+    let canonical_request = presign_canonical_request(
+        &canonical_path(input.wire_path),
+        &canonical_query,
+        input.host,
+    );
     let string_to_sign = request_string_to_sign(amz_date, &scope, &canonical_request);
     let key = derive_signing_key(input.secret_access_key, date, input.region, input.service);
     let signature = hex_lower(&hmac_sha256(&key, string_to_sign.as_bytes()));
@@ -435,12 +455,24 @@ mod tests {
             parse_amz_date("20240820T230143Z"),
             Some(UNIX_EPOCH + Duration::from_secs(1_724_194_903))
         );
-        assert_eq!(format_amz_date(UNIX_EPOCH + Duration::from_secs(123_456_789)).as_deref(), Some("19731129T213309Z"));
+        assert_eq!(
+            format_amz_date(UNIX_EPOCH + Duration::from_secs(123_456_789)).as_deref(),
+            Some("19731129T213309Z")
+        );
     }
 
     #[test]
     fn bad_amz_dates_are_refused() {
-        for bad in ["", "20240820T230143", "2024082XT230143Z", "20240231T000000Z", "20241320T000000Z", "20240820T250000Z", "20240820 230143Z", "２０240820T230143Z"] {
+        for bad in [
+            "",
+            "20240820T230143",
+            "2024082XT230143Z",
+            "20240231T000000Z",
+            "20241320T000000Z",
+            "20240820T250000Z",
+            "20240820 230143Z",
+            "２０240820T230143Z",
+        ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
         }
     }
@@ -461,14 +493,20 @@ mod tests {
 
     #[test]
     fn canonical_query_sorts_after_escaping_by_key_then_value() {
-        assert_eq!(canonical_query([("b", "2"), ("a", "z"), ("a", "y"), ("A", "1")]), "A=1&a=y&a=z&b=2");
+        assert_eq!(
+            canonical_query([("b", "2"), ("a", "z"), ("a", "y"), ("A", "1")]),
+            "A=1&a=y&a=z&b=2"
+        );
     }
 
     #[test]
     fn canonical_path_normalises_and_double_escapes() {
         assert_eq!(canonical_path(""), "/");
         assert_eq!(canonical_path("/"), "/");
-        assert_eq!(canonical_path("/stream-transcription-websocket"), "/stream-transcription-websocket");
+        assert_eq!(
+            canonical_path("/stream-transcription-websocket"),
+            "/stream-transcription-websocket"
+        );
         assert_eq!(canonical_path("/a/./b/../c%20d"), "/a/c%2520d");
     }
 
@@ -476,8 +514,14 @@ mod tests {
     fn hex_round_trips() {
         let digest: [u8; 32] = Sha256::digest(b"x").into();
         let hex = hex32(&digest);
-        assert_eq!(std::str::from_utf8(&hex).ok(), Some(hex_lower(&digest).as_str()));
-        assert_eq!(decode_hex(&hex_lower(&digest)).as_deref(), Some(&digest[..]));
+        assert_eq!(
+            std::str::from_utf8(&hex).ok(),
+            Some(hex_lower(&digest).as_str())
+        );
+        assert_eq!(
+            decode_hex(&hex_lower(&digest)).as_deref(),
+            Some(&digest[..])
+        );
         assert_eq!(decode_hex("0g"), None);
         assert_eq!(decode_hex("abc"), None);
     }

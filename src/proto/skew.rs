@@ -30,7 +30,9 @@ const ONE_SECOND_MILLIS: u64 = 1000;
 #[non_exhaustive]
 pub enum SkewEvidenceError {
     /// The `Date` header is not an RFC 7231 date.
-    #[error("the Date header is not an HTTP date (expected e.g. \"Thu, 01 Jan 2026 00:00:01 GMT\")")]
+    #[error(
+        "the Date header is not an HTTP date (expected e.g. \"Thu, 01 Jan 2026 00:00:01 GMT\")"
+    )]
     BadDate,
     /// The round trip took too long for its `Date` header to say anything about now.
     #[error("the response took {round_trip_millis} ms to arrive, longer than the 15-minute trust limit; its Date header is ignored")]
@@ -56,7 +58,8 @@ pub fn observe_date_header(
     sent_at: SystemTime,
     received_at: SystemTime,
 ) -> Result<SkewObservation, SkewEvidenceError> {
-    let server_time = httpdate::parse_http_date(date_header.trim()).map_err(|_| SkewEvidenceError::BadDate)?;
+    let server_time =
+        httpdate::parse_http_date(date_header.trim()).map_err(|_| SkewEvidenceError::BadDate)?;
     let round_trip = received_at
         .duration_since(sent_at)
         .map_err(|_| SkewEvidenceError::ClockWentBackwards)?;
@@ -100,9 +103,15 @@ impl SkewMessage {
     /// Accepts the compact SigV4 form (`20240820T230143Z`) and ISO 8601 (`2024-08-20T23:01:43Z`).
     pub fn parse(text: &str) -> Option<SkewMessage> {
         let (direction, rest) = if let Some(i) = text.find("Signature expired:") {
-            (SkewDirection::Expired, &text[i + "Signature expired:".len()..])
+            (
+                SkewDirection::Expired,
+                &text[i + "Signature expired:".len()..],
+            )
         } else if let Some(i) = text.find("Signature not yet current:") {
-            (SkewDirection::NotYetCurrent, &text[i + "Signature not yet current:".len()..])
+            (
+                SkewDirection::NotYetCurrent,
+                &text[i + "Signature not yet current:".len()..],
+            )
         } else {
             return None;
         };
@@ -139,7 +148,10 @@ impl SkewMessage {
 }
 
 /// Parses the server time out of a skew message and turns it into an observation.
-pub fn observe_skew_message(text: &str, observed_at: SystemTime) -> Result<SkewObservation, SkewEvidenceError> {
+pub fn observe_skew_message(
+    text: &str,
+    observed_at: SystemTime,
+) -> Result<SkewObservation, SkewEvidenceError> {
     SkewMessage::parse(text)
         .map(|m| m.observation(observed_at))
         .ok_or(SkewEvidenceError::NoServerTime)
@@ -158,7 +170,11 @@ fn parse_flexible_time(token: &str) -> Option<SystemTime> {
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();
-    let compact = if compact.ends_with('Z') { compact } else { format!("{compact}Z") };
+    let compact = if compact.ends_with('Z') {
+        compact
+    } else {
+        format!("{compact}Z")
+    };
     parse_amz_date(&compact)
 }
 
@@ -209,16 +225,28 @@ mod tests {
     #[test]
     fn date_header_estimate_uses_round_trip_midpoint() {
         // 2026-01-01T00:00:00Z = 1767225600
-        let obs = observe_date_header("Thu, 01 Jan 2026 00:05:01 GMT", at(1_767_225_600), at(1_767_225_602)).unwrap();
+        let obs = observe_date_header(
+            "Thu, 01 Jan 2026 00:05:01 GMT",
+            at(1_767_225_600),
+            at(1_767_225_602),
+        )
+        .unwrap();
         assert_eq!(obs.estimated_offset_millis(), 300_000);
         assert_eq!(obs.uncertainty_millis(), 2000);
     }
 
     #[test]
     fn stale_or_garbled_dates_are_refused() {
-        assert_eq!(observe_date_header("yesterday", at(0), at(1)), Err(SkewEvidenceError::BadDate));
+        assert_eq!(
+            observe_date_header("yesterday", at(0), at(1)),
+            Err(SkewEvidenceError::BadDate)
+        );
         assert!(matches!(
-            observe_date_header("Thu, 01 Jan 2026 00:10:00 GMT", at(1_767_225_600), at(1_767_226_560)),
+            observe_date_header(
+                "Thu, 01 Jan 2026 00:10:00 GMT",
+                at(1_767_225_600),
+                at(1_767_226_560)
+            ),
             Err(SkewEvidenceError::UntrustedRoundTrip { .. })
         ));
         assert_eq!(
@@ -247,13 +275,21 @@ mod tests {
 
     #[test]
     fn other_texts_carry_no_time() {
-        for text in ["", "The request signature we calculated does not match", "Signature expired:", "Signature expired: soon (later - 5 min.)"] {
+        for text in [
+            "",
+            "The request signature we calculated does not match",
+            "Signature expired:",
+            "Signature expired: soon (later - 5 min.)",
+        ] {
             assert_eq!(SkewMessage::parse(text), None, "{text}");
         }
     }
 
     #[test]
     fn skew_time_formats_compactly() {
-        assert_eq!(skew_message_time(at(1_724_194_903)).to_string(), "20240820T230143Z");
+        assert_eq!(
+            skew_message_time(at(1_724_194_903)).to_string(),
+            "20240820T230143Z"
+        );
     }
 }

@@ -117,15 +117,23 @@ impl Connector {
             )
         })?;
         let credentials = provider.provide_credentials().await.map_err(|e| {
-            Error::new(ErrorKind::Credentials, format!("could not load credentials: {e}")).with_source(e)
+            Error::new(
+                ErrorKind::Credentials,
+                format!("could not load credentials: {e}"),
+            )
+            .with_source(e)
         })?;
         check_plaintext(&request.url, self.config.plaintext)?;
         let dialer = Arc::new(Dialer {
             config: self.config.clone(),
             tls: self.config.tls.clone(),
             url: request.url.clone(),
-            presigner: Presigner::new(credentials.clone(), request.region.clone(), request.service.clone())
-                .expires_in(self.config.url_expires_in),
+            presigner: Presigner::new(
+                credentials.clone(),
+                request.region.clone(),
+                request.service.clone(),
+            )
+            .expires_in(self.config.url_expires_in),
             credentials,
             region: request.region,
             service: request.service,
@@ -142,7 +150,9 @@ impl Connector {
                     retries_left -= 1;
                     tracing::info!(error = %error, offset_ms = dialer.clock.offset_millis(), "clock corrected; presigning again");
                 }
-                Err(DialError::Retryable(error)) | Err(DialError::Fatal(error)) => return Err(error),
+                Err(DialError::Retryable(error)) | Err(DialError::Fatal(error)) => {
+                    return Err(error)
+                }
             }
         }
     }
@@ -157,7 +167,10 @@ fn check_plaintext(url: &Url, policy: PlaintextPolicy) -> Result<(), Error> {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(name)) => {
             name.eq_ignore_ascii_case("localhost")
-                || name.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+                || name
+                    .parse::<IpAddr>()
+                    .map(|ip| ip.is_loopback())
+                    .unwrap_or(false)
         }
         None => false,
     };
@@ -211,7 +224,10 @@ impl Dialer {
 
     /// One connection attempt. Evidence of the server's time is applied to the clock, and
     /// each change is appended to `learned`.
-    pub(crate) async fn dial(&self, learned: &mut Vec<OffsetLearned>) -> Result<Established, DialError> {
+    pub(crate) async fn dial(
+        &self,
+        learned: &mut Vec<OffsetLearned>,
+    ) -> Result<Established, DialError> {
         let timeout = self.config.connect_timeout;
         match tokio::time::timeout(timeout, self.dial_inner(learned)).await {
             Ok(result) => result,
@@ -228,7 +244,9 @@ impl Dialer {
         let presigned = self
             .presigner
             .presign(&self.url, &self.clock)
-            .map_err(|e| fatal(Error::new(ErrorKind::InvalidRequest, e.to_string()).with_source(e)))?;
+            .map_err(|e| {
+                fatal(Error::new(ErrorKind::InvalidRequest, e.to_string()).with_source(e))
+            })?;
         let url = presigned.url();
         let host = url
             .host_str()
@@ -241,23 +259,39 @@ impl Dialer {
             .map_err(|e| fatal(Error::io(&format!("could not connect to {host}:{port}"), e)))?;
         let _ = tcp.set_nodelay(true);
         let stream = if url.scheme() == "wss" {
-            let server_name = rustls::pki_types::ServerName::try_from(connect_host.to_owned()).map_err(|e| {
-                fatal(Error::new(ErrorKind::Tls, format!("invalid TLS server name {host}")).with_source(e))
-            })?;
+            let server_name = rustls::pki_types::ServerName::try_from(connect_host.to_owned())
+                .map_err(|e| {
+                    fatal(
+                        Error::new(ErrorKind::Tls, format!("invalid TLS server name {host}"))
+                            .with_source(e),
+                    )
+                })?;
             let tls = tokio_rustls::TlsConnector::from(self.tls_config().map_err(fatal)?);
             let stream = tls.connect(server_name, tcp).await.map_err(|e| {
-                fatal(Error::new(ErrorKind::Tls, format!("TLS handshake with {host} failed: {e}")).with_source(e))
+                fatal(
+                    Error::new(
+                        ErrorKind::Tls,
+                        format!("TLS handshake with {host} failed: {e}"),
+                    )
+                    .with_source(e),
+                )
             })?;
             MaybeTls::Tls(stream)
         } else {
             MaybeTls::Plain(tcp)
         };
         let sent_at = self.clock.source_now();
-        let result = tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(self.ws_config())).await;
+        let result = tokio_tungstenite::client_async_with_config(
+            url.as_str(),
+            stream,
+            Some(self.ws_config()),
+        )
+        .await;
         let received_at = self.clock.source_now();
         match result {
             Ok((ws, response)) => {
-                if let Some(update) = self.learn_from_date(response.headers(), sent_at, received_at) {
+                if let Some(update) = self.learn_from_date(response.headers(), sent_at, received_at)
+                {
                     learned.push(OffsetLearned::new(OffsetSource::UpgradeDate, update));
                     // The URL was signed with the old offset: if that put it outside the server's
                     // window, the server will reject the stream; reconnect now rather than later.
@@ -276,14 +310,21 @@ impl Dialer {
                 }
                 Ok(Established { ws, presigned })
             }
-            Err(WsError::Http(response)) => Err(self.refused(&response, sent_at, received_at, learned)),
+            Err(WsError::Http(response)) => {
+                Err(self.refused(&response, sent_at, received_at, learned))
+            }
             Err(e) => Err(fatal(
                 Error::new(ErrorKind::Io, format!("WebSocket upgrade failed: {e}")).with_source(e),
             )),
         }
     }
 
-    fn learn_from_date(&self, headers: &http::HeaderMap, sent_at: SystemTime, received_at: SystemTime) -> Option<OffsetUpdate> {
+    fn learn_from_date(
+        &self,
+        headers: &http::HeaderMap,
+        sent_at: SystemTime,
+        received_at: SystemTime,
+    ) -> Option<OffsetUpdate> {
         let date = headers.get(http::header::DATE)?.to_str().ok()?;
         if headers.contains_key(http::header::AGE) {
             return None;
@@ -292,7 +333,11 @@ impl Dialer {
             Ok(observation) => {
                 let update = self.clock.observe(&observation);
                 if update.changed() {
-                    tracing::info!(offset_ms = update.current_millis, previous_ms = update.previous_millis, "clock offset learned from the Date header");
+                    tracing::info!(
+                        offset_ms = update.current_millis,
+                        previous_ms = update.previous_millis,
+                        "clock offset learned from the Date header"
+                    );
                     Some(update)
                 } else {
                     None
@@ -313,7 +358,10 @@ impl Dialer {
         learned: &mut Vec<OffsetLearned>,
     ) -> DialError {
         let status = response.status().as_u16();
-        let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok());
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok());
         let body = response.body().as_deref().unwrap_or_default();
         let rejection = Rejection::from_http(status, error_type, body);
         let from_date = self.learn_from_date(response.headers(), sent_at, received_at);
@@ -331,13 +379,18 @@ impl Dialer {
             _ => None,
         };
         let offset = self.clock.offset_millis();
-        let big_date_change = from_date.is_some_and(|u| u.delta_millis().unsigned_abs() >= SKEW_THRESHOLD.as_millis() as u64);
+        let big_date_change = from_date
+            .is_some_and(|u| u.delta_millis().unsigned_abs() >= SKEW_THRESHOLD.as_millis() as u64);
         let skew_cause = matches!(rejection.cause, Cause::Skew(_))
-            || (big_date_change && crate::proto::skew::is_clock_skew_error_code(&rejection.exception_type))
+            || (big_date_change
+                && crate::proto::skew::is_clock_skew_error_code(&rejection.exception_type))
             || (big_date_change && status == 403);
-        let corrected = from_message.is_some() || big_date_change;
+        let corrected = from_message.is_some() || from_date.is_some();
         let error = if skew_cause {
-            let mut e = rejection.into_error().with_status(status).with_offset(offset);
+            let mut e = rejection
+                .into_error()
+                .with_status(status)
+                .with_offset(offset);
             e = Error::new(ErrorKind::ClockSkew, e.message().to_owned())
                 .with_status(status)
                 .with_offset(offset)
@@ -386,7 +439,12 @@ fn default_tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
             Ok(Arc::new(config))
         })
         .clone()
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("could not build the default TLS configuration: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Tls,
+                format!("could not build the default TLS configuration: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -395,14 +453,35 @@ mod tests {
 
     #[test]
     fn plaintext_only_to_loopback_by_default() {
-        let ok = ["ws://127.0.0.1:9/x", "http://localhost:9/", "ws://[::1]:9/", "wss://example.com/", "https://example.com/"];
+        let ok = [
+            "ws://127.0.0.1:9/x",
+            "http://localhost:9/",
+            "ws://[::1]:9/",
+            "wss://example.com/",
+            "https://example.com/",
+        ];
         for u in ok {
-            assert!(check_plaintext(&Url::parse(u).unwrap(), PlaintextPolicy::LoopbackOnly).is_ok(), "{u}");
+            assert!(
+                check_plaintext(&Url::parse(u).unwrap(), PlaintextPolicy::LoopbackOnly).is_ok(),
+                "{u}"
+            );
         }
-        let refused = check_plaintext(&Url::parse("ws://example.com/").unwrap(), PlaintextPolicy::LoopbackOnly).unwrap_err();
+        let refused = check_plaintext(
+            &Url::parse("ws://example.com/").unwrap(),
+            PlaintextPolicy::LoopbackOnly,
+        )
+        .unwrap_err();
         assert_eq!(refused.kind(), &ErrorKind::PlaintextRefused);
-        assert!(check_plaintext(&Url::parse("ws://example.com/").unwrap(), PlaintextPolicy::Allow).is_ok());
-        assert!(check_plaintext(&Url::parse("ws://10.0.0.1/").unwrap(), PlaintextPolicy::LoopbackOnly).is_err());
+        assert!(check_plaintext(
+            &Url::parse("ws://example.com/").unwrap(),
+            PlaintextPolicy::Allow
+        )
+        .is_ok());
+        assert!(check_plaintext(
+            &Url::parse("ws://10.0.0.1/").unwrap(),
+            PlaintextPolicy::LoopbackOnly
+        )
+        .is_err());
     }
 
     #[test]

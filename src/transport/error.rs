@@ -107,7 +107,8 @@ impl Error {
     pub fn service(exception_type: impl Into<String>, message: impl Into<String>) -> Self {
         let exception_type = exception_type.into();
         let message = message.into();
-        Error::new(ErrorKind::Service, format!("{exception_type}: {message}")).with_exception(exception_type)
+        Error::new(ErrorKind::Service, format!("{exception_type}: {message}"))
+            .with_exception(exception_type)
     }
 
     /// What kind of failure this is.
@@ -227,6 +228,8 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }

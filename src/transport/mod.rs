@@ -21,4 +21,6 @@ mod stream;
 pub use config::{FrameSigning, PlaintextPolicy, SessionConfig};
 pub use connector::{ConnectRequest, Connector};
 pub use error::{Error, ErrorKind};
-pub use session::{OffsetLearned, OffsetSource, Session, SessionSink, SessionStats, SessionStream, SessionWatch};
+pub use session::{
+    OffsetLearned, OffsetSource, Session, SessionSink, SessionStats, SessionStream, SessionWatch,
+};

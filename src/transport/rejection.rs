@@ -36,7 +36,10 @@ impl Rejection {
             Cause::Mismatch
         } else if matches!(
             exception_type,
-            "UnrecognizedClientException" | "AccessDeniedException" | "InvalidClientTokenId" | "ExpiredTokenException"
+            "UnrecognizedClientException"
+                | "AccessDeniedException"
+                | "InvalidClientTokenId"
+                | "ExpiredTokenException"
         ) || message.contains("security token included in the request is invalid")
         {
             Cause::Auth
@@ -54,7 +57,9 @@ impl Rejection {
     pub(crate) fn from_message(message: &Message) -> Option<Rejection> {
         match message.header_str(MESSAGE_TYPE) {
             Some("exception") => {
-                let exception_type = message.header_str(EXCEPTION_TYPE).unwrap_or("UnknownException");
+                let exception_type = message
+                    .header_str(EXCEPTION_TYPE)
+                    .unwrap_or("UnknownException");
                 let text = message_text(message.payload());
                 Some(Rejection::classify(exception_type, &text))
             }
@@ -68,7 +73,11 @@ impl Rejection {
     }
 
     /// A refused upgrade's body (`{"__type": ..., "message": ...}`) and `x-amzn-ErrorType` header.
-    pub(crate) fn from_http(status: u16, error_type_header: Option<&str>, body: &[u8]) -> Rejection {
+    pub(crate) fn from_http(
+        status: u16,
+        error_type_header: Option<&str>,
+        body: &[u8],
+    ) -> Rejection {
         let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |names: &[&str]| -> Option<String> {
             let object = parsed.as_ref()?.as_object()?;
@@ -108,7 +117,12 @@ fn message_text(payload: &[u8]) -> String {
         .and_then(|o| o.get("Message").or_else(|| o.get("message")))
         .and_then(|m| m.as_str())
         .map(str::to_owned)
-        .unwrap_or_else(|| String::from_utf8_lossy(payload).chars().take(2048).collect())
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(payload)
+                .chars()
+                .take(2048)
+                .collect()
+        })
 }
 
 #[cfg(test)]
@@ -123,10 +137,19 @@ mod tests {
             "Signature expired: 20240820T225000Z is now earlier than 20240820T225643Z (20240820T230143Z - 5 min.)",
         );
         assert!(matches!(skew.cause, Cause::Skew(_)));
-        let mismatch = Rejection::classify("InvalidSignatureException", "The request signature we calculated does not match the signature you provided.");
+        let mismatch = Rejection::classify(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided.",
+        );
         assert_eq!(mismatch.cause, Cause::Mismatch);
-        assert_eq!(Rejection::classify("UnrecognizedClientException", "x").cause, Cause::Auth);
-        assert_eq!(Rejection::classify("BadRequestException", "no audio").cause, Cause::Other);
+        assert_eq!(
+            Rejection::classify("UnrecognizedClientException", "x").cause,
+            Cause::Auth
+        );
+        assert_eq!(
+            Rejection::classify("BadRequestException", "no audio").cause,
+            Cause::Other
+        );
     }
 
     #[test]

@@ -151,13 +151,18 @@ impl Shared {
     }
 
     fn learned(&self) -> Vec<OffsetLearned> {
-        self.learned.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.learned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn closed_error(&self) -> Error {
         match &*self.failure.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some((kind, message)) => Error::new(ErrorKind::Closed, format!("the session ended: {message}"))
-                .with_source(Error::new(kind.clone(), message.clone())),
+            Some((kind, message)) => {
+                Error::new(ErrorKind::Closed, format!("the session ended: {message}"))
+                    .with_source(Error::new(kind.clone(), message.clone()))
+            }
             None => Error::new(ErrorKind::Closed, "the session is closed"),
         }
     }
@@ -239,7 +244,14 @@ impl Session {
             bytes_sent = tracing::field::Empty,
             reconnects = tracing::field::Empty,
         );
-        let driver = Driver::new(dialer, established, outgoing, incoming, shared.clone(), retries_left);
+        let driver = Driver::new(
+            dialer,
+            established,
+            outgoing,
+            incoming,
+            shared.clone(),
+            retries_left,
+        );
         let guard = FinishGuard(shared.clone());
         tokio::spawn(
             async move {
@@ -280,7 +292,12 @@ impl Session {
 
     /// The URL in use, with its signature and session token masked.
     pub fn redacted_url(&self) -> String {
-        self.sink.shared.url.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.sink
+            .shared
+            .url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A handle that tells when the driver task has stopped.
@@ -376,7 +393,10 @@ impl Sink<Message> for SessionSink {
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.end_queued {
-            return Poll::Ready(Err(Error::new(ErrorKind::Closed, "the stream was already ended")));
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::Closed,
+                "the stream was already ended",
+            )));
         }
         let shared = self.shared.clone();
         self.tx.poll_ready(cx).map_err(|_| shared.closed_error())
@@ -384,7 +404,9 @@ impl Sink<Message> for SessionSink {
 
     fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         let shared = self.shared.clone();
-        self.tx.start_send(Command::Send(item)).map_err(|_| shared.closed_error())
+        self.tx
+            .start_send(Command::Send(item))
+            .map_err(|_| shared.closed_error())
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -399,7 +421,9 @@ impl Sink<Message> for SessionSink {
                 Poll::Ready(Err(_)) => return Poll::Ready(Err(shared.closed_error())),
                 Poll::Ready(Ok(())) => {}
             }
-            self.tx.start_send(Command::End).map_err(|_| shared.closed_error())?;
+            self.tx
+                .start_send(Command::End)
+                .map_err(|_| shared.closed_error())?;
             self.end_queued = true;
         }
         // The channel stays open so that `disconnect` still works after the end of stream.
@@ -454,19 +478,25 @@ impl fmt::Debug for Session {
 
 impl fmt::Debug for SessionSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionSink").field("stats", &self.stats()).finish_non_exhaustive()
+        f.debug_struct("SessionSink")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for SessionStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionStream").field("stats", &self.stats()).finish_non_exhaustive()
+        f.debug_struct("SessionStream")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for SessionWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionWatch").field("finished", &self.is_finished()).finish()
+        f.debug_struct("SessionWatch")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
@@ -577,7 +607,11 @@ impl Driver {
     async fn run(mut self) {
         if let Err(error) = self.run_inner().await {
             tracing::debug!(error = %error, "session ended with an error");
-            *self.shared.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+            *self
+                .shared
+                .failure
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) =
                 Some((error.kind().clone(), error.message().to_owned()));
             if self.incoming_open {
                 // Deliver what was already decoded, then the error; give up if nobody reads.
@@ -669,13 +703,18 @@ impl Driver {
                                 return Ok(());
                             }
                             return Err(self.write_error.take().unwrap_or_else(|| {
-                                Error::new(ErrorKind::Io, format!("the connection failed: {e}")).with_source(e)
+                                Error::new(ErrorKind::Io, format!("the connection failed: {e}"))
+                                    .with_source(e)
                             }));
                         }
                         Some(Ok(message)) => {
                             if self.on_ws_message(message).await? {
                                 // Reconnected after a clock correction: carry on on the new socket.
-                                phase = if self.end_sent { Phase::Ending } else { Phase::Streaming };
+                                phase = if self.end_sent {
+                                    Phase::Ending
+                                } else {
+                                    Phase::Streaming
+                                };
                                 timer.as_mut().reset(self.idle_deadline());
                             }
                         }
@@ -737,7 +776,9 @@ impl Driver {
                             ));
                         }
                         Phase::Ending => {
-                            tracing::debug!("no close from the server after the end of stream; closing");
+                            tracing::debug!(
+                                "no close from the server after the end of stream; closing"
+                            );
                             self.close_socket(1000).await;
                             phase = Phase::Closing;
                             timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
@@ -757,7 +798,10 @@ impl Driver {
             return Ok(());
         }
         let code = self.server_close_code;
-        let mut error = Error::new(ErrorKind::ConnectionClosed, "the server closed the connection in mid-stream");
+        let mut error = Error::new(
+            ErrorKind::ConnectionClosed,
+            "the server closed the connection in mid-stream",
+        );
         if let Some(code) = code {
             error = error.with_close_code(code);
         }
@@ -783,11 +827,16 @@ impl Driver {
         self.read_buf.extend_from_slice(&bytes);
         loop {
             let decoded = self.decoder.decode(&mut self.read_buf).map_err(|e| {
-                Error::new(ErrorKind::Protocol, format!("malformed event-stream message from the server: {e}"))
-                    .with_source(e)
+                Error::new(
+                    ErrorKind::Protocol,
+                    format!("malformed event-stream message from the server: {e}"),
+                )
+                .with_source(e)
             })?;
             let Some(message) = decoded else { break };
-            self.shared.messages_received.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .messages_received
+                .fetch_add(1, Ordering::Relaxed);
             match Rejection::from_message(&message) {
                 None => {
                     // The server is answering normally: the stream was accepted.
@@ -816,7 +865,10 @@ impl Driver {
         let Cause::Skew(skew) = rejection.cause else {
             return Ok(false);
         };
-        let update = self.shared.clock.observe(&skew.observation(self.shared.clock.source_now()));
+        let update = self
+            .shared
+            .clock
+            .observe(&skew.observation(self.shared.clock.source_now()));
         if !update.changed() {
             return Ok(false);
         }
@@ -826,7 +878,11 @@ impl Driver {
             .unwrap_or_else(PoisonError::into_inner)
             .push(OffsetLearned::new(OffsetSource::ExceptionFrame, update));
         tracing::Span::current().record("offset_ms", update.current_millis);
-        tracing::info!(offset_ms = update.current_millis, previous_ms = update.previous_millis, "clock offset learned from an exception frame");
+        tracing::info!(
+            offset_ms = update.current_millis,
+            previous_ms = update.previous_millis,
+            "clock offset learned from an exception frame"
+        );
         if self.retries_left == 0 || self.replay.is_none() {
             return Ok(false);
         }
@@ -850,7 +906,11 @@ impl Driver {
             .unwrap_or_else(PoisonError::into_inner)
             .extend(learned);
         self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
-        *self.shared.url.lock().unwrap_or_else(PoisonError::into_inner) =
+        *self
+            .shared
+            .url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
             RedactedUrl(established.presigned.url()).to_string();
         self.signer = Self::signer_for(&self.dialer, &established);
         self.ws = established.ws;
@@ -864,7 +924,10 @@ impl Driver {
             max_messages: self.dialer.config.replay_messages,
             max_bytes: self.dialer.config.replay_bytes,
         });
-        tracing::info!(resent = replay.len(), "reconnected with the corrected clock; re-sending");
+        tracing::info!(
+            resent = replay.len(),
+            "reconnected with the corrected clock; re-sending"
+        );
         for message in replay {
             self.send_event(message).await?;
         }
@@ -878,16 +941,30 @@ impl Driver {
         self.frame_buf.clear();
         if let Some(signer) = &mut self.signer {
             self.scratch.clear();
-            message
-                .encode_into(&mut self.scratch)
-                .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("cannot encode the message: {e}")).with_source(e))?;
+            message.encode_into(&mut self.scratch).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidRequest,
+                    format!("cannot encode the message: {e}"),
+                )
+                .with_source(e)
+            })?;
             signer
                 .sign_into(&self.scratch, &mut self.frame_buf)
-                .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("cannot sign the message: {e}")).with_source(e))?;
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidRequest,
+                        format!("cannot sign the message: {e}"),
+                    )
+                    .with_source(e)
+                })?;
         } else {
-            message
-                .encode_into(&mut self.frame_buf)
-                .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("cannot encode the message: {e}")).with_source(e))?;
+            message.encode_into(&mut self.frame_buf).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidRequest,
+                    format!("cannot encode the message: {e}"),
+                )
+                .with_source(e)
+            })?;
         }
         if let Some(replay) = &mut self.replay {
             replay.bytes += message.payload().len();
@@ -906,9 +983,9 @@ impl Driver {
         let Some(signer) = &mut self.signer else {
             return Ok(());
         };
-        signer
-            .finish_into(&mut self.frame_buf)
-            .map_err(|e| Error::new(ErrorKind::Closed, format!("cannot sign the end frame: {e}")).with_source(e))?;
+        signer.finish_into(&mut self.frame_buf).map_err(|e| {
+            Error::new(ErrorKind::Closed, format!("cannot sign the end frame: {e}")).with_source(e)
+        })?;
         self.write_frame().await
     }
 
@@ -922,8 +999,16 @@ impl Driver {
                 self.shared.bytes_sent.fetch_add(len, Ordering::Relaxed);
                 Ok(())
             }
-            Ok(Err(e)) => Err(Error::new(ErrorKind::ConnectionClosed, format!("could not write a frame: {e}")).with_source(e)),
-            Err(_) => Err(Error::timeout(ErrorKind::WriteTimeout, "a frame could not be written", timeout)),
+            Ok(Err(e)) => Err(Error::new(
+                ErrorKind::ConnectionClosed,
+                format!("could not write a frame: {e}"),
+            )
+            .with_source(e)),
+            Err(_) => Err(Error::timeout(
+                ErrorKind::WriteTimeout,
+                "a frame could not be written",
+                timeout,
+            )),
         }
     }
 

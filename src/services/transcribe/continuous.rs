@@ -125,7 +125,9 @@ impl ContinuousStream {
         let request: StartRequest = request.into();
         let stream = client.start(request.clone()).await?;
         let bytes_per_second = match request.media_encoding() {
-            MediaEncoding::Pcm => Some(u64::from(request.sample_rate()) * u64::from(request.channels()) * 2),
+            MediaEncoding::Pcm => {
+                Some(u64::from(request.sample_rate()) * u64::from(request.channels()) * 2)
+            }
             _ => None,
         };
         let (audio, audio_rx) = mpsc::channel(8);
@@ -267,7 +269,12 @@ impl Keeper {
                 }
                 Ok(Some(Ok(event))) => {
                     let event = self.shift(event);
-                    if self.events.send(Ok(ContinuousEvent::Event(event))).await.is_err() {
+                    if self
+                        .events
+                        .send(Ok(ContinuousEvent::Event(event)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -284,7 +291,10 @@ impl Keeper {
                     if self.finishing || !self.reconnect_allowed() {
                         return;
                     }
-                    if !self.reconnect("the server closed the stream".to_owned()).await {
+                    if !self
+                        .reconnect("the server closed the stream".to_owned())
+                        .await
+                    {
                         return;
                     }
                 }
@@ -310,8 +320,12 @@ impl Keeper {
         self.unacknowledged.push_back((self.position, chunk));
         self.unacknowledged_len += duration;
         while self.unacknowledged_len > self.policy.resend_limit {
-            let Some((_, old)) = self.unacknowledged.pop_front() else { break };
-            self.unacknowledged_len = self.unacknowledged_len.saturating_sub(self.duration_of(old.len()));
+            let Some((_, old)) = self.unacknowledged.pop_front() else {
+                break;
+            };
+            self.unacknowledged_len = self
+                .unacknowledged_len
+                .saturating_sub(self.duration_of(old.len()));
         }
     }
 
@@ -326,7 +340,9 @@ impl Keeper {
             if chunk_end > end {
                 break;
             }
-            self.unacknowledged_len = self.unacknowledged_len.saturating_sub(self.duration_of(chunk.len()));
+            self.unacknowledged_len = self
+                .unacknowledged_len
+                .saturating_sub(self.duration_of(chunk.len()));
             self.unacknowledged.pop_front();
         }
     }
@@ -385,7 +401,13 @@ impl Keeper {
         match event {
             TranscribeEvent::Transcript(mut t) => {
                 shift_transcript(&mut t, offset);
-                if let Some(end) = t.transcript.results.iter().filter_map(|r| r.end_time).reduce(f64::max) {
+                if let Some(end) = t
+                    .transcript
+                    .results
+                    .iter()
+                    .filter_map(|r| r.end_time)
+                    .reduce(f64::max)
+                {
                     self.latest_end = self.latest_end.max(Duration::from_secs_f64(end.max(0.0)));
                 }
                 if let Some(end) = t
