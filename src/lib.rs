@@ -57,7 +57,15 @@
 //!
 //! Secret keys, session tokens and signatures never appear in `Debug` or `Display` output, logs
 //! or error messages: presigned URLs print with `X-Amz-Signature` and `X-Amz-Security-Token`
-//! masked, and signers print only their type, region and service.
+//! masked, signers print only their type, region and service, and a decoded envelope's
+//! `:chunk-signature` header prints as `***`.
+//!
+//! One dependency does not keep this promise: tungstenite writes the upgrade request (the
+//! presigned URL, session token included) and every frame's bytes to the `log` crate at TRACE
+//! level. Keep the `tungstenite` target at DEBUG or above in production (for example
+//! `RUST_LOG=trace,tungstenite=debug` with `tracing-subscriber`'s `EnvFilter`, or
+//! `log::set_max_level(log::LevelFilter::Debug)`). `tests/secrets.rs` pins this, so the note
+//! can go when tungstenite stops.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

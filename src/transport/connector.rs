@@ -158,6 +158,23 @@ impl Connector {
     }
 }
 
+/// Whether a URL that the server sees `age_millis` old (negative: signed in its future) will be
+/// refused: older than its expiry or the skew threshold, or more than the threshold early.
+fn url_is_stale(
+    age_millis: i64,
+    sent_at: SystemTime,
+    received_at: SystemTime,
+    expires_in: std::time::Duration,
+) -> bool {
+    let half_trip = received_at.duration_since(sent_at).unwrap_or_default() / 2;
+    let uncertainty = 1_000 + i64::try_from(half_trip.as_millis()).unwrap_or(i64::MAX);
+    let threshold = i64::try_from(SKEW_THRESHOLD.as_millis()).unwrap_or(i64::MAX);
+    let expires = i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX);
+    let expired = age_millis.saturating_sub(uncertainty) >= threshold.min(expires);
+    let too_early = age_millis.saturating_neg().saturating_sub(uncertainty) >= threshold;
+    expired || too_early
+}
+
 fn check_plaintext(url: &Url, policy: PlaintextPolicy) -> Result<(), Error> {
     if !matches!(url.scheme(), "ws" | "http") || policy == PlaintextPolicy::Allow {
         return Ok(());
@@ -293,9 +310,13 @@ impl Dialer {
                 if let Some(update) = self.learn_from_date(response.headers(), sent_at, received_at)
                 {
                     learned.push(OffsetLearned::new(OffsetSource::UpgradeDate, update));
-                    // The URL was signed with the old offset: if that put it outside the server's
-                    // window, the server will reject the stream; reconnect now rather than later.
-                    if update.delta_millis().unsigned_abs() >= SKEW_THRESHOLD.as_millis() as u64 {
+                    // The URL was signed with the old offset. Seen from the server it is
+                    // `delta` old (negative: from the future). If that puts it past its expiry or
+                    // near the edge of the 5-minute window, the server will reject the stream:
+                    // reconnect now rather than after the first frame. The Date header's
+                    // one-second resolution and the round trip are allowed for, so a host just
+                    // inside the window is not re-presigned for nothing.
+                    if url_is_stale(update.delta_millis(), sent_at, received_at, self.config.url_expires_in) {
                         return Err(DialError::Retryable(
                             Error::new(
                                 ErrorKind::ClockSkew,
@@ -482,6 +503,21 @@ mod tests {
             PlaintextPolicy::LoopbackOnly
         )
         .is_err());
+    }
+
+    #[test]
+    fn stale_urls_are_judged_with_the_date_headers_resolution() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+        let t2 = t + std::time::Duration::from_millis(40);
+        let expiry = std::time::Duration::from_secs(60);
+        assert!(!url_is_stale(0, t, t2, expiry));
+        assert!(!url_is_stale(59_000, t, t2, expiry), "inside the expiry");
+        assert!(url_is_stale(62_000, t, t2, expiry), "past the 60 s expiry");
+        assert!(!url_is_stale(-240_900, t, t2, expiry), "4 min early, within the resolution");
+        assert!(url_is_stale(-242_000, t, t2, expiry), "more than 4 min early");
+        let long = std::time::Duration::from_secs(300);
+        assert!(!url_is_stale(240_500, t, t2, long), "4 min old with a 300 s expiry");
+        assert!(url_is_stale(250_000, t, t2, long));
     }
 
     #[test]

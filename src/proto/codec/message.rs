@@ -169,10 +169,26 @@ impl From<Bytes> for HeaderValue {
 }
 
 /// One header: a name and a typed value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` masks the value of `:chunk-signature`: an event signature is a credential-derived
+/// secret and must not reach logs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Header {
     name: String,
     value: HeaderValue,
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Header");
+        out.field("name", &self.name);
+        if self.name == super::CHUNK_SIGNATURE {
+            out.field("value", &"***");
+        } else {
+            out.field("value", &self.value);
+        }
+        out.finish()
+    }
 }
 
 impl Header {
