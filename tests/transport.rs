@@ -633,3 +633,46 @@ async fn plain_ws_to_a_non_loopback_host_is_refused() {
         .expect_err("refused before any connection");
     assert_eq!(error.kind(), &ErrorKind::PlaintextRefused);
 }
+
+/// Two sessions share one clock; the first learns the offset from its exception frame. The
+/// second, whose URL was signed before that correction, must still re-presign when its own
+/// rejection arrives, although its evidence no longer changes the clock.
+#[tokio::test]
+async fn a_session_whose_clock_was_corrected_by_another_still_retries() {
+    let handle = start(
+        EmulatorConfig::default()
+            .clock_offset_millis(HOUR_MS)
+            .send_date_header(false),
+    )
+    .await;
+    let clock = Clock::system();
+    let connector = Connector::new(SessionConfig::default());
+    let first = connector
+        .connect(request(&handle, transcribe_url(&handle), "transcribe", &clock))
+        .await
+        .unwrap();
+    let second = connector
+        .connect(request(&handle, transcribe_url(&handle), "transcribe", &clock))
+        .await
+        .unwrap();
+    let mut results = Vec::new();
+    for session in [first, second] {
+        let (mut sink, mut stream) = session.split();
+        sink.send(audio_event(3200)).await.unwrap();
+        sink.send(audio_event(0)).await.unwrap();
+        sink.close().await.unwrap();
+        let mut errors = Vec::new();
+        while let Some(item) = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap() {
+            if let Err(e) = item {
+                errors.push(e.to_string());
+            }
+        }
+        results.push((errors, stream.stats().reconnects));
+    }
+    for (errors, reconnects) in &results {
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(*reconnects, 1);
+    }
+    assert!((clock.offset_millis() - HOUR_MS).abs() < 5_000);
+    handle.shutdown().await;
+}

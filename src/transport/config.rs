@@ -72,8 +72,11 @@ pub struct SessionConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Whether `ws://` may go to non-loopback hosts. Default loopback only.
     pub plaintext: PlaintextPolicy,
-    /// WebSocket read buffer size. Default 8 KiB (tungstenite's default is 128 KiB, which
-    /// would dominate the memory of an idle session).
+    /// WebSocket read buffer size. Default 4 KiB: the services' events are small JSON, and
+    /// a larger message still arrives whole (the buffer grows for it, reading this much per
+    /// system call). tungstenite's default is 128 KiB, which would dominate the memory of an
+    /// idle session; tungstenite also zero-fills this many bytes before every read attempt,
+    /// which a session makes after each frame it writes.
     pub read_buffer_size: usize,
     /// Bytes the WebSocket layer buffers before writing to the socket. Default 0: each frame
     /// is written at once (real-time media wants no batching delay).
@@ -97,7 +100,7 @@ impl Default for SessionConfig {
             url_expires_in: Duration::from_secs(60),
             tls: None,
             plaintext: PlaintextPolicy::LoopbackOnly,
-            read_buffer_size: 8 * 1024,
+            read_buffer_size: 4 * 1024,
             write_buffer_size: 0,
         }
     }

@@ -22,5 +22,6 @@ pub use config::{FrameSigning, PlaintextPolicy, SessionConfig};
 pub use connector::{ConnectRequest, Connector};
 pub use error::{Error, ErrorKind};
 pub use session::{
-    OffsetLearned, OffsetSource, Session, SessionSink, SessionStats, SessionStream, SessionWatch,
+    EncodedMessage, OffsetLearned, OffsetSource, Session, SessionSink, SessionStats,
+    SessionStream, SessionWatch,
 };

@@ -7,6 +7,16 @@
 //! socket has accepted the previous one, encodes it, signs it with `Clock::now()` at that moment,
 //! and writes it. A message that waited minutes in the queue is still signed fresh.
 //!
+//! # Cost per frame
+//!
+//! Once a session is warm, sending an [`EncodedMessage`] (a pre-encoded header block and a
+//! payload, see [`SessionSink::send_encoded`]) allocates nothing: the queue is a fixed ring, the
+//! driver encodes (and signs) into buffers it reuses, and its write deadline is one timer armed
+//! only when a write cannot complete at once. The payload is copied once into the frame (twice
+//! when signed: into the inner message, then into the envelope) and once more by the WebSocket
+//! layer, which masks it into its output buffer. A [`Message`] costs its own header strings on
+//! top.
+//!
 //! # Ending, cancelling, dropping
 //!
 //! * `SinkExt::close` (or [`SessionSink::end`]) ends the stream: the driver writes the signed
@@ -27,14 +37,14 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures_channel::mpsc as futures_mpsc;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::{SinkExt, StreamExt};
@@ -47,7 +57,10 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
 use crate::proto::clock::{Clock, OffsetUpdate};
-use crate::proto::codec::{FrameDecoder, Limits, Message};
+use crate::proto::codec::{
+    encode_headers_into, EncodeError, FrameDecoder, Header, Limits, Message, MAX_PAYLOAD_LEN,
+    MIN_MESSAGE_LEN,
+};
 use crate::proto::redact::RedactedUrl;
 use crate::proto::sign::EventSigner;
 
@@ -180,8 +193,273 @@ impl Drop for FinishGuard {
 
 enum Command {
     Send(Message),
+    SendEncoded(EncodedMessage),
     End,
     Disconnect(u16),
+}
+
+/// An outgoing event-stream message whose header block is already encoded: the cheap way to
+/// send many events of the same kind (audio chunks, video chunks).
+///
+/// Build one per kind of event with [`EncodedMessage::new`] (or [`EncodedMessage::from_message`]),
+/// then give each event its payload with [`EncodedMessage::with_payload`], which shares the
+/// header block (a reference count, no copy, no allocation). Send it with
+/// [`SessionSink::send_encoded`]; the driver writes the prelude, the header block, the payload
+/// and the CRCs straight into its reused frame buffer, and signs the result when frames are
+/// signed, exactly as it would the equivalent [`Message`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use sigv4_ws::proto::codec::{Header, HeaderValue, Message, EVENT_TYPE, MESSAGE_TYPE};
+/// use sigv4_ws::transport::EncodedMessage;
+///
+/// let template = EncodedMessage::new(
+///     &[
+///         Header::new(MESSAGE_TYPE, HeaderValue::from("event")),
+///         Header::new(EVENT_TYPE, HeaderValue::from("AudioEvent")),
+///     ],
+///     Bytes::new(),
+/// )?;
+/// let event = template.with_payload(Bytes::from_static(b"pcm"));
+/// let mut frame = bytes::BytesMut::new();
+/// event.encode_into(&mut frame)?;
+/// let expected = Message::new(Bytes::from_static(b"pcm"))
+///     .with_header(MESSAGE_TYPE, HeaderValue::from("event"))
+///     .with_header(EVENT_TYPE, HeaderValue::from("AudioEvent"));
+/// assert_eq!(&frame[..], &expected.encode()?[..]);
+/// # Ok::<(), sigv4_ws::proto::codec::EncodeError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedMessage {
+    headers: Bytes,
+    payload: Bytes,
+}
+
+impl EncodedMessage {
+    /// Encodes `headers` once (checking the format's limits) and pairs them with `payload`.
+    pub fn new(
+        headers: &[Header],
+        payload: impl Into<Bytes>,
+    ) -> Result<EncodedMessage, EncodeError> {
+        let mut block = BytesMut::new();
+        encode_headers_into(headers, &mut block)?;
+        Ok(EncodedMessage {
+            headers: block.freeze(),
+            payload: payload.into(),
+        })
+    }
+
+    /// The same message with its header block encoded (the payload is shared, not copied).
+    pub fn from_message(message: &Message) -> Result<EncodedMessage, EncodeError> {
+        EncodedMessage::new(message.headers(), message.payload().clone())
+    }
+
+    /// The same header block with another payload. Allocates nothing.
+    pub fn with_payload(&self, payload: impl Into<Bytes>) -> EncodedMessage {
+        EncodedMessage {
+            headers: self.headers.clone(),
+            payload: payload.into(),
+        }
+    }
+
+    /// The encoded header block.
+    pub fn header_block(&self) -> &[u8] {
+        &self.headers
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Length of the encoded frame: prelude, header block, payload and CRC.
+    pub fn encoded_len(&self) -> usize {
+        MIN_MESSAGE_LEN
+            .saturating_add(self.headers.len())
+            .saturating_add(self.payload.len())
+    }
+
+    /// Appends the encoded frame to `dst`: one reserve, the prelude, one copy of the header
+    /// block and of the payload, and the CRCs. Fails (leaving `dst` as it was) if the payload is
+    /// larger than 16 MiB.
+    pub fn encode_into(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        if self.payload.len() > MAX_PAYLOAD_LEN {
+            return Err(EncodeError::PayloadTooLarge {
+                len: self.payload.len(),
+                max: MAX_PAYLOAD_LEN,
+            });
+        }
+        let total = self.encoded_len();
+        dst.reserve(total);
+        let start = dst.len();
+        // Both fit in u32: the header block is at most 128 KiB (checked in `new`) and the
+        // payload at most 16 MiB (checked above).
+        dst.put_u32(total as u32);
+        dst.put_u32(self.headers.len() as u32);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&dst[start..]);
+        dst.put_u32(crc.clone().finalize());
+        dst.put_slice(&self.headers);
+        dst.put_slice(&self.payload);
+        crc.update(&dst[start + 8..]);
+        dst.put_u32(crc.finalize());
+        Ok(())
+    }
+}
+
+impl fmt::Debug for EncodedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncodedMessage")
+            .field("header_block_len", &self.headers.len())
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// The bounded queue between the sink and the driver: a ring allocated once, one lock, two
+/// wakers. (A futures-channel node per message was one allocation per frame.)
+struct Queue {
+    state: Mutex<QueueState>,
+}
+
+struct QueueState {
+    items: VecDeque<Command>,
+    capacity: usize,
+    rx_waker: Option<Waker>,
+    tx_waker: Option<Waker>,
+    tx_alive: bool,
+    rx_alive: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// The sending end (one per session: the sink).
+struct QueueTx(Arc<Queue>);
+
+/// The receiving end (the driver).
+struct QueueRx(Arc<Queue>);
+
+fn queue(capacity: usize) -> (QueueTx, QueueRx) {
+    let capacity = capacity.max(1);
+    let queue = Arc::new(Queue {
+        state: Mutex::new(QueueState {
+            items: VecDeque::with_capacity(capacity),
+            capacity,
+            rx_waker: None,
+            tx_waker: None,
+            tx_alive: true,
+            rx_alive: true,
+        }),
+    });
+    (QueueTx(queue.clone()), QueueRx(queue))
+}
+
+impl QueueTx {
+    /// `Ready(Ok)` when there is room, `Ready(Err)` when the driver is gone.
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        let mut state = self.0.lock();
+        if !state.rx_alive {
+            return Poll::Ready(Err(()));
+        }
+        if state.items.len() < state.capacity {
+            return Poll::Ready(Ok(()));
+        }
+        register(&mut state.tx_waker, cx);
+        Poll::Pending
+    }
+
+    fn start_send(&self, command: Command) -> Result<(), ()> {
+        let waker = {
+            let mut state = self.0.lock();
+            if !state.rx_alive {
+                return Err(());
+            }
+            state.items.push_back(command);
+            state.rx_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ()> {
+        poll_fn(|cx| self.poll_ready(cx)).await?;
+        self.start_send(command)
+    }
+}
+
+impl Drop for QueueTx {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.0.lock();
+            state.tx_alive = false;
+            state.rx_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl QueueRx {
+    /// The next command; `None` once the sink is gone and the queue is empty.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+        let mut state = self.0.lock();
+        match state.items.pop_front() {
+            Some(command) => {
+                let waker = state.tx_waker.take();
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                Poll::Ready(Some(command))
+            }
+            None if !state.tx_alive => Poll::Ready(None),
+            None => {
+                register(&mut state.rx_waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    async fn recv(&self) -> Option<Command> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Whether the end of stream is waiting in the queue.
+    fn end_queued(&self) -> bool {
+        self.0
+            .lock()
+            .items
+            .iter()
+            .any(|command| matches!(command, Command::End))
+    }
+}
+
+impl Drop for QueueRx {
+    fn drop(&mut self) {
+        let (items, waker) = {
+            let mut state = self.0.lock();
+            state.rx_alive = false;
+            (std::mem::take(&mut state.items), state.tx_waker.take())
+        };
+        drop(items);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// A streaming session. It is both a [`Sink`] of [`Message`]s and a [`Stream`] of incoming
@@ -196,7 +474,7 @@ pub struct Session {
 
 /// The sending half of a [`Session`].
 pub struct SessionSink {
-    tx: futures_mpsc::Sender<Command>,
+    tx: QueueTx,
     shared: Arc<Shared>,
     end_queued: bool,
 }
@@ -221,7 +499,7 @@ impl Session {
         learned: Vec<OffsetLearned>,
     ) -> Session {
         let config = &dialer.config;
-        let (tx, outgoing) = futures_mpsc::channel(config.queue_capacity.max(1).saturating_sub(1));
+        let (tx, outgoing) = queue(config.queue_capacity);
         let (incoming, rx) = mpsc::channel(config.incoming_capacity.max(1));
         let shared = Arc::new(Shared {
             clock: dialer.clock.clone(),
@@ -328,11 +606,28 @@ impl SessionSink {
     /// Sends a WebSocket close frame with `code` (1000 for a normal end) as soon as the messages
     /// queued before it are written.
     pub async fn disconnect(&mut self, code: u16) -> Result<(), Error> {
-        let shared = self.shared.clone();
         self.tx
             .send(Command::Disconnect(code))
             .await
-            .map_err(|_| shared.closed_error())
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Sends a message whose header block is already encoded: the same as sending the
+    /// equivalent [`Message`] through the [`Sink`], without building header strings per event
+    /// (see [`EncodedMessage`]). Waits while the queue is full (backpressure).
+    pub async fn send_encoded(&mut self, message: EncodedMessage) -> Result<(), Error> {
+        if self.end_queued {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the stream was already ended",
+            ));
+        }
+        poll_fn(|cx| self.tx.poll_ready(cx))
+            .await
+            .map_err(|_| self.shared.closed_error())?;
+        self.tx
+            .start_send(Command::SendEncoded(message))
+            .map_err(|_| self.shared.closed_error())
     }
 
     /// Counters.
@@ -391,22 +686,22 @@ impl SessionWatch {
 impl Sink<Message> for SessionSink {
     type Error = Error;
 
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.end_queued {
             return Poll::Ready(Err(Error::new(
                 ErrorKind::Closed,
                 "the stream was already ended",
             )));
         }
-        let shared = self.shared.clone();
-        self.tx.poll_ready(cx).map_err(|_| shared.closed_error())
+        self.tx
+            .poll_ready(cx)
+            .map_err(|_| self.shared.closed_error())
     }
 
-    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        let shared = self.shared.clone();
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         self.tx
             .start_send(Command::Send(item))
-            .map_err(|_| shared.closed_error())
+            .map_err(|_| self.shared.closed_error())
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -415,15 +710,14 @@ impl Sink<Message> for SessionSink {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.end_queued {
-            let shared = self.shared.clone();
             match self.tx.poll_ready(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return Poll::Ready(Err(shared.closed_error())),
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(self.shared.closed_error())),
                 Poll::Ready(Ok(())) => {}
             }
             self.tx
                 .start_send(Command::End)
-                .map_err(|_| shared.closed_error())?;
+                .map_err(|_| self.shared.closed_error())?;
             self.end_queued = true;
         }
         // The channel stays open so that `disconnect` still works after the end of stream.
@@ -518,10 +812,32 @@ enum Phase {
     Closing,
 }
 
+/// An event as it waits in the replay buffer.
+enum Outgoing {
+    Message(Message),
+    Encoded(EncodedMessage),
+}
+
+impl Outgoing {
+    fn payload_len(&self) -> usize {
+        match self {
+            Outgoing::Message(m) => m.payload().len(),
+            Outgoing::Encoded(m) => m.payload().len(),
+        }
+    }
+
+    fn encode_into(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        match self {
+            Outgoing::Message(m) => m.encode_into(dst),
+            Outgoing::Encoded(m) => m.encode_into(dst),
+        }
+    }
+}
+
 /// Messages sent since the connection opened, kept until the server shows it accepted the
 /// stream, so a clock-skew rejection can be cured by reconnecting without losing any.
 struct Replay {
-    messages: VecDeque<Message>,
+    messages: VecDeque<Outgoing>,
     bytes: usize,
     max_messages: usize,
     max_bytes: usize,
@@ -531,7 +847,7 @@ struct Driver {
     dialer: Arc<Dialer>,
     ws: WebSocketStream<MaybeTls>,
     signer: Option<EventSigner>,
-    outgoing: futures_mpsc::Receiver<Command>,
+    outgoing: QueueRx,
     incoming: mpsc::Sender<Result<Message, Error>>,
     incoming_open: bool,
     pending_in: VecDeque<Result<Message, Error>>,
@@ -542,6 +858,8 @@ struct Driver {
     read_buf: BytesMut,
     frame_buf: BytesMut,
     scratch: BytesMut,
+    /// The write deadline, armed only when a write cannot complete at once.
+    write_timer: Pin<Box<Sleep>>,
     write_error: Option<Error>,
     reported_error: bool,
     end_sent: bool,
@@ -553,7 +871,7 @@ impl Driver {
     fn new(
         dialer: Arc<Dialer>,
         established: Established,
-        outgoing: futures_mpsc::Receiver<Command>,
+        outgoing: QueueRx,
         incoming: mpsc::Sender<Result<Message, Error>>,
         shared: Arc<Shared>,
         retries_left: u32,
@@ -583,6 +901,7 @@ impl Driver {
             read_buf: BytesMut::new(),
             frame_buf: BytesMut::new(),
             scratch: BytesMut::new(),
+            write_timer: Box::pin(sleep(FAR_AWAY)),
             write_error: None,
             reported_error: false,
             end_sent: false,
@@ -675,7 +994,7 @@ impl Driver {
                     Err(_) => Event::IncomingClosed,
                 },
                 frame = self.ws.next(), if can_read => Event::Frame(frame),
-                command = self.outgoing.next(), if phase != Phase::Closing && !self.outgoing_done && self.write_error.is_none() => {
+                command = self.outgoing.recv(), if phase != Phase::Closing && !self.outgoing_done && self.write_error.is_none() && self.server_close_code.is_none() => {
                     Event::Command(command)
                 }
                 () = &mut timer => Event::Timer,
@@ -721,11 +1040,23 @@ impl Driver {
                     }
                 }
                 Event::Command(command) => match command {
-                    Some(Command::Send(_)) | Some(Command::End) if phase == Phase::Ending => {
+                    Some(Command::Send(_) | Command::SendEncoded(_) | Command::End)
+                        if phase == Phase::Ending =>
+                    {
                         // The sink refuses these after the end; nothing to do.
                     }
                     Some(Command::Send(message)) => {
-                        if let Err(e) = self.send_event(message).await {
+                        if let Err(e) = self.send_event(Outgoing::Message(message)).await {
+                            if e.kind() == &ErrorKind::WriteTimeout {
+                                return Err(e);
+                            }
+                            // Keep reading briefly: the server may have said why (e.g. a skew exception).
+                            self.write_error = Some(e);
+                            timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                        }
+                    }
+                    Some(Command::SendEncoded(message)) => {
+                        if let Err(e) = self.send_event(Outgoing::Encoded(message)).await {
                             if e.kind() == &ErrorKind::WriteTimeout {
                                 return Err(e);
                             }
@@ -792,12 +1123,21 @@ impl Driver {
 
     fn socket_ended(&mut self, phase: Phase) -> Result<(), Error> {
         if let Some(e) = self.write_error.take() {
-            return Err(e);
+            // A write that raced the server's close frame: report the close, which says why.
+            if self.server_close_code.is_none() || phase != Phase::Streaming {
+                return Err(e);
+            }
         }
         if phase != Phase::Streaming || self.reported_error {
             return Ok(());
         }
         let code = self.server_close_code;
+        if matches!(code, None | Some(1000)) && self.outgoing.end_queued() {
+            // The end of stream was already asked for and is still in the queue behind the
+            // frames just written (e.g. Transcribe's empty `AudioEvent`, which the server may
+            // answer by closing before the driver reaches the end marker): a normal ending.
+            return Ok(());
+        }
         let mut error = Error::new(
             ErrorKind::ConnectionClosed,
             "the server closed the connection in mid-stream",
@@ -869,14 +1209,22 @@ impl Driver {
             .shared
             .clock
             .observe(&skew.observation(self.shared.clock.source_now()));
-        if !update.changed() {
+        // Retry if this message corrected the clock, or if the clock was already corrected (by
+        // another session sharing it) after this connection's signature was made: then the
+        // corrected clock now reads far from the rejected signing time.
+        let signed_long_ago = crate::proto::clock::millis_between(self.shared.clock.now(), skew.signed_at)
+            .unsigned_abs()
+            > 5_000;
+        if !update.changed() && !signed_long_ago {
             return Ok(false);
         }
-        self.shared
-            .learned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(OffsetLearned::new(OffsetSource::ExceptionFrame, update));
+        if update.changed() {
+            self.shared
+                .learned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(OffsetLearned::new(OffsetSource::ExceptionFrame, update));
+        }
         tracing::Span::current().record("offset_ms", update.current_millis);
         tracing::info!(
             offset_ms = update.current_millis,
@@ -937,7 +1285,7 @@ impl Driver {
         Ok(true)
     }
 
-    async fn send_event(&mut self, message: Message) -> Result<(), Error> {
+    async fn send_event(&mut self, message: Outgoing) -> Result<(), Error> {
         self.frame_buf.clear();
         if let Some(signer) = &mut self.signer {
             self.scratch.clear();
@@ -967,7 +1315,7 @@ impl Driver {
             })?;
         }
         if let Some(replay) = &mut self.replay {
-            replay.bytes += message.payload().len();
+            replay.bytes += message.payload_len();
             replay.messages.push_back(message);
             if replay.messages.len() > replay.max_messages || replay.bytes > replay.max_bytes {
                 // Too much to hold: from here on a skew rejection cannot be cured without loss.
@@ -990,21 +1338,39 @@ impl Driver {
     }
 
     async fn write_frame(&mut self) -> Result<(), Error> {
+        // The WebSocket layer copies the frame into its own buffer and drops this handle before
+        // the send completes, so the next `reserve` on `frame_buf` reclaims the same allocation.
         let frame = self.frame_buf.split().freeze();
         let len = frame.len() as u64;
         let timeout = self.dialer.config.write_timeout;
-        match tokio::time::timeout(timeout, self.ws.send(WsMessage::Binary(frame))).await {
-            Ok(Ok(())) => {
+        let mut send = self.ws.send(WsMessage::Binary(frame));
+        let timer = &mut self.write_timer;
+        let mut armed = false;
+        // A write that completes at once (the usual case) touches no timer: the one deadline of
+        // the session is armed only when the socket pushes back.
+        let outcome = poll_fn(|cx| {
+            if let Poll::Ready(result) = Pin::new(&mut send).poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            if !armed {
+                timer.as_mut().reset(Instant::now() + timeout);
+                armed = true;
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match outcome {
+            Some(Ok(())) => {
                 self.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
                 self.shared.bytes_sent.fetch_add(len, Ordering::Relaxed);
                 Ok(())
             }
-            Ok(Err(e)) => Err(Error::new(
+            Some(Err(e)) => Err(Error::new(
                 ErrorKind::ConnectionClosed,
                 format!("could not write a frame: {e}"),
             )
             .with_source(e)),
-            Err(_) => Err(Error::timeout(
+            None => Err(Error::timeout(
                 ErrorKind::WriteTimeout,
                 "a frame could not be written",
                 timeout,

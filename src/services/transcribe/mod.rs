@@ -127,8 +127,8 @@ use url::Url;
 use crate::proto::clock::Clock;
 use crate::services::{check_region, dns_suffix, endpoint_url, ValidationError};
 use crate::transport::{
-    ConnectRequest, Connector, ErrorKind, FrameSigning, OffsetLearned, Session, SessionConfig,
-    SessionSink, SessionStats, SessionStream,
+    ConnectRequest, Connector, EncodedMessage, ErrorKind, FrameSigning, OffsetLearned, Session,
+    SessionConfig, SessionSink, SessionStats, SessionStream,
 };
 
 pub use continuous::{ContinuousEvent, ContinuousStream, ReconnectPolicy};
@@ -346,6 +346,10 @@ impl TranscribeStream {
                 audio_sent: false,
                 max_chunk,
                 finished: false,
+                // The three `AudioEvent` headers, encoded once per stream (they are static, so
+                // this cannot fail; if it did, audio would go the `Message` way).
+                audio_template: EncodedMessage::from_message(&model::audio_event(Bytes::new()))
+                    .ok(),
             },
             receiver: EventReceiver {
                 stream,
@@ -414,6 +418,9 @@ pub struct AudioSender {
     /// For PCM: the bytes of one second of audio, the largest chunk Transcribe takes.
     max_chunk: Option<usize>,
     finished: bool,
+    /// The `AudioEvent` header block: each chunk is sent as this plus the chunk, with no
+    /// per-chunk header strings (see [`EncodedMessage`]).
+    audio_template: Option<EncodedMessage>,
 }
 
 impl AudioSender {
@@ -442,7 +449,10 @@ impl AudioSender {
             .into());
         }
         self.check_open()?;
-        self.sink.send(model::audio_event(chunk)).await?;
+        match &self.audio_template {
+            Some(template) => self.sink.send_encoded(template.with_payload(chunk)).await?,
+            None => self.sink.send(model::audio_event(chunk)).await?,
+        }
         self.audio_sent = true;
         Ok(())
     }
@@ -640,6 +650,22 @@ mod tests {
             .language_code("en-US")
             .into();
         assert_eq!(max_chunk_len(&flac), None);
+    }
+
+    #[test]
+    fn the_encoded_audio_path_writes_the_same_frame_as_the_message_path() {
+        let template = EncodedMessage::from_message(&model::audio_event(Bytes::new())).unwrap();
+        for chunk in [Bytes::from_static(b"\x01\x02\x03"), Bytes::from(vec![7u8; 3_200])] {
+            let mut encoded = bytes::BytesMut::new();
+            template
+                .with_payload(chunk.clone())
+                .encode_into(&mut encoded)
+                .unwrap();
+            assert_eq!(
+                &encoded[..],
+                &model::audio_event(chunk).encode().unwrap()[..]
+            );
+        }
     }
 
     #[test]
