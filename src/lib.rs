@@ -72,11 +72,11 @@
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod proto;
-#[cfg(feature = "verify")]
-pub mod verify;
-#[cfg(feature = "transport")]
-pub mod transport;
 #[cfg(any(feature = "transcribe", feature = "liveness"))]
 pub mod services;
+#[cfg(feature = "transport")]
+pub mod transport;
+#[cfg(feature = "verify")]
+pub mod verify;
 
 pub use proto::{Clock, EventSigner, ManualTime, PresignError, PresignedUrl, Presigner, SignError};

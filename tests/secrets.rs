@@ -1369,10 +1369,22 @@ fn a_decoded_envelope_hides_its_chunk_signature_in_debug() {
     let shown = format!("{envelope:?} {envelope:#?}");
     let escaped = format!("{:?}", Bytes::copy_from_slice(&frame[47..79]));
     let escaped = escaped.trim_start_matches("b\"").trim_end_matches('"');
-    assert!(!shown.contains(escaped), "the signature bytes are shown:\n{shown}");
-    assert!(!shown.contains(&hex(&frame[47..79])), "the signature hex is shown");
-    assert!(shown.contains(":chunk-signature"), "the header itself is still listed");
-    assert!(shown.contains(":date"), "other headers are shown as they are");
+    assert!(
+        !shown.contains(escaped),
+        "the signature bytes are shown:\n{shown}"
+    );
+    assert!(
+        !shown.contains(&hex(&frame[47..79])),
+        "the signature hex is shown"
+    );
+    assert!(
+        shown.contains(":chunk-signature"),
+        "the header itself is still listed"
+    );
+    assert!(
+        shown.contains(":date"),
+        "other headers are shown as they are"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -648,11 +648,21 @@ async fn a_session_whose_clock_was_corrected_by_another_still_retries() {
     let clock = Clock::system();
     let connector = Connector::new(SessionConfig::default());
     let first = connector
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &clock))
+        .connect(request(
+            &handle,
+            transcribe_url(&handle),
+            "transcribe",
+            &clock,
+        ))
         .await
         .unwrap();
     let second = connector
-        .connect(request(&handle, transcribe_url(&handle), "transcribe", &clock))
+        .connect(request(
+            &handle,
+            transcribe_url(&handle),
+            "transcribe",
+            &clock,
+        ))
         .await
         .unwrap();
     let mut results = Vec::new();

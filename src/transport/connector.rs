@@ -316,7 +316,12 @@ impl Dialer {
                     // reconnect now rather than after the first frame. The Date header's
                     // one-second resolution and the round trip are allowed for, so a host just
                     // inside the window is not re-presigned for nothing.
-                    if url_is_stale(update.delta_millis(), sent_at, received_at, self.config.url_expires_in) {
+                    if url_is_stale(
+                        update.delta_millis(),
+                        sent_at,
+                        received_at,
+                        self.config.url_expires_in,
+                    ) {
                         return Err(DialError::Retryable(
                             Error::new(
                                 ErrorKind::ClockSkew,
@@ -513,10 +518,19 @@ mod tests {
         assert!(!url_is_stale(0, t, t2, expiry));
         assert!(!url_is_stale(59_000, t, t2, expiry), "inside the expiry");
         assert!(url_is_stale(62_000, t, t2, expiry), "past the 60 s expiry");
-        assert!(!url_is_stale(-240_900, t, t2, expiry), "4 min early, within the resolution");
-        assert!(url_is_stale(-242_000, t, t2, expiry), "more than 4 min early");
+        assert!(
+            !url_is_stale(-240_900, t, t2, expiry),
+            "4 min early, within the resolution"
+        );
+        assert!(
+            url_is_stale(-242_000, t, t2, expiry),
+            "more than 4 min early"
+        );
         let long = std::time::Duration::from_secs(300);
-        assert!(!url_is_stale(240_500, t, t2, long), "4 min old with a 300 s expiry");
+        assert!(
+            !url_is_stale(240_500, t, t2, long),
+            "4 min old with a 300 s expiry"
+        );
         assert!(url_is_stale(250_000, t, t2, long));
     }
 

@@ -22,6 +22,6 @@ pub use config::{FrameSigning, PlaintextPolicy, SessionConfig};
 pub use connector::{ConnectRequest, Connector};
 pub use error::{Error, ErrorKind};
 pub use session::{
-    EncodedMessage, OffsetLearned, OffsetSource, Session, SessionSink, SessionStats,
-    SessionStream, SessionWatch,
+    EncodedMessage, OffsetLearned, OffsetSource, Session, SessionSink, SessionStats, SessionStream,
+    SessionWatch,
 };

@@ -1212,9 +1212,10 @@ impl Driver {
         // Retry if this message corrected the clock, or if the clock was already corrected (by
         // another session sharing it) after this connection's signature was made: then the
         // corrected clock now reads far from the rejected signing time.
-        let signed_long_ago = crate::proto::clock::millis_between(self.shared.clock.now(), skew.signed_at)
-            .unsigned_abs()
-            > 5_000;
+        let signed_long_ago =
+            crate::proto::clock::millis_between(self.shared.clock.now(), skew.signed_at)
+                .unsigned_abs()
+                > 5_000;
         if !update.changed() && !signed_long_ago {
             return Ok(false);
         }

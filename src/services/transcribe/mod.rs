@@ -655,7 +655,10 @@ mod tests {
     #[test]
     fn the_encoded_audio_path_writes_the_same_frame_as_the_message_path() {
         let template = EncodedMessage::from_message(&model::audio_event(Bytes::new())).unwrap();
-        for chunk in [Bytes::from_static(b"\x01\x02\x03"), Bytes::from(vec![7u8; 3_200])] {
+        for chunk in [
+            Bytes::from_static(b"\x01\x02\x03"),
+            Bytes::from(vec![7u8; 3_200]),
+        ] {
             let mut encoded = bytes::BytesMut::new();
             template
                 .with_payload(chunk.clone())
