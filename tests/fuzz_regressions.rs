@@ -1,0 +1,96 @@
+//! Inputs the fuzz targets (`fuzz/`) stopped on, replayed as plain tests.
+//!
+//! Each test feeds the input exactly as the target did and states what must happen.
+
+/// `verify_envelope`, mode 3 (`host\ntarget` text), crash-5e12837672d5f742e95ec4492ae152b87b289e17
+/// after 8.7 million inputs: a request target that *contains the secret key* (the fuzzer had
+/// learned it from the harness's own leak check). The verifier rejected it correctly (no
+/// parameters) and echoed the received path in its diagnosis, as it should: the secret was the
+/// client's own input, not a leak. The harness's leak check now ignores secrets that occur in
+/// the request; this test pins the verdict and that nothing else is echoed.
+#[cfg(feature = "verify")]
+#[test]
+fn upgrade_target_holding_the_secret_is_refused_as_missing_parameters() {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use aws_credential_types::Credentials;
+    use sigv4_ws::verify::{RejectionKind, Verifier};
+    use sigv4_ws::{Clock, ManualTime};
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let input: &[u8] = b"\x0f\xff\x01PwJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\xff";
+
+    // The target's decoding of mode 3: lossy UTF-8, `host` before the first newline (none).
+    assert_eq!(input[0] % 4, 3);
+    let text = String::from_utf8_lossy(&input[1..]);
+    let (host, target) = text.split_once('\n').unwrap_or(("", &text));
+
+    let clock = Clock::new(ManualTime::new(
+        UNIX_EPOCH + Duration::from_secs(1_724_194_903),
+    ));
+    let verifier = Verifier::new(clock).with_credentials(Credentials::new(
+        "AKIDEXAMPLE",
+        SECRET,
+        None,
+        None,
+        "regression",
+    ));
+    let refused = verifier
+        .verify_upgrade(target, host)
+        .expect_err("no presigned parameters");
+    assert_eq!(refused.kind(), RejectionKind::MissingParameter);
+    // The path is echoed back as received (that is where the secret text comes from) ...
+    assert_eq!(refused.diagnosis().received_path(), Some(target));
+    // ... and the message itself names only the missing parameters.
+    assert!(!refused.message().contains(SECRET));
+    assert!(!refused.http_error_body().contains(SECRET));
+}
+
+/// `verify_envelope`, mode 2 (edited upgrade), crash-329196af029b65777ca237d9869e58912f808cf3:
+/// text put in front of the signed path, before its first `/`, is not covered by the signature.
+/// `proto::sigv4::canonical_path` skips the first `/`-separated piece unconditionally
+/// (`split('/').skip(1)`), assuming the path starts with `/`, so `verify_upgrade` accepts
+/// `x/start-face-liveness-session-websocket?<signed query>` (the fuzzer's input put 50 bytes of
+/// garbage there) and reports `path()` as `x/start-…`. Minimised to one byte here.
+///
+/// Ignored until the verifier's owner fixes it (refuse a request target that does not start
+/// with `/`, or canonicalise it without dropping text); then drop the `#[ignore]` and set
+/// `KNOWN_ISSUE_UNROOTED_PATH` in `fuzz/src/chain.rs` to `false`.
+#[cfg(feature = "verify")]
+#[test]
+#[ignore = "known verifier bug, reported: unrooted request targets pass verify_upgrade"]
+fn text_before_the_signed_path_is_not_accepted() {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use aws_credential_types::Credentials;
+    use sigv4_ws::verify::Verifier;
+    use sigv4_ws::{Clock, Presigner};
+
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_724_194_903);
+    let creds = Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        None,
+        None,
+        "regression",
+    );
+    let url = url::Url::parse("wss://streaming-rekognition.us-east-1.amazonaws.com/start-face-liveness-session-websocket?session-id=9ab8a3a4-0c7e-4f2e-9d1c-2b0a1f0c7e11").unwrap();
+    let signed = Presigner::new(creds.clone(), "us-east-1", "rekognition")
+        .presign_at(&url, t0)
+        .unwrap();
+    let target = &signed.url()[url::Position::BeforePath..];
+    let host = signed.host_header();
+    let verifier = Verifier::new(Clock::new(sigv4_ws::ManualTime::new(t0))).with_credentials(creds);
+    assert!(
+        verifier.verify_upgrade(target, &host).is_ok(),
+        "the signed target verifies"
+    );
+
+    let tampered = format!("x{target}");
+    let verdict = verifier.verify_upgrade(&tampered, &host);
+    assert!(
+        verdict.is_err(),
+        "accepted {tampered:?} with path {:?}",
+        verdict.as_ref().map(|u| u.path().to_owned())
+    );
+}
