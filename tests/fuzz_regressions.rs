@@ -48,17 +48,13 @@ fn upgrade_target_holding_the_secret_is_refused_as_missing_parameters() {
 
 /// `verify_envelope`, mode 2 (edited upgrade), crash-329196af029b65777ca237d9869e58912f808cf3:
 /// text put in front of the signed path, before its first `/`, is not covered by the signature.
-/// `proto::sigv4::canonical_path` skips the first `/`-separated piece unconditionally
-/// (`split('/').skip(1)`), assuming the path starts with `/`, so `verify_upgrade` accepts
+/// `proto::sigv4::canonical_path` used to skip the first `/`-separated piece unconditionally,
+/// assuming the path starts with `/`, so `verify_upgrade` accepted
 /// `x/start-face-liveness-session-websocket?<signed query>` (the fuzzer's input put 50 bytes of
-/// garbage there) and reports `path()` as `x/start-…`. Minimised to one byte here.
-///
-/// Ignored until the verifier's owner fixes it (refuse a request target that does not start
-/// with `/`, or canonicalise it without dropping text); then drop the `#[ignore]` and set
-/// `KNOWN_ISSUE_UNROOTED_PATH` in `fuzz/src/chain.rs` to `false`.
+/// garbage there). Fixed in `canonical_path`, which no longer drops text, so the recomputed
+/// signature covers the whole target and differs. Minimised to one byte here.
 #[cfg(feature = "verify")]
 #[test]
-#[ignore = "known verifier bug, reported: unrooted request targets pass verify_upgrade"]
 fn text_before_the_signed_path_is_not_accepted() {
     use std::time::{Duration, UNIX_EPOCH};
 

@@ -722,7 +722,7 @@ pub fn edit_upgrade(ops: &[UpgradeOp]) -> (String, String) {
 /// While this is `true` the target skips such inputs after checking that they do not panic;
 /// set it to `false` once the verifier refuses targets that do not start with `/`
 /// (`tests/fuzz_regressions.rs` has the ignored test for it).
-pub const KNOWN_ISSUE_UNROOTED_PATH: bool = true;
+pub const KNOWN_ISSUE_UNROOTED_PATH: bool = false;
 
 /// Verifies an upgrade; an accepted one must be the fixture's key, scope, signature and path
 /// (after SigV4 normalisation).

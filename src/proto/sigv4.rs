@@ -271,7 +271,8 @@ pub fn canonical_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) 
 /// SigV4 does for every service but S3.
 pub fn canonical_path(wire_path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
-    for segment in wire_path.split('/').skip(1) {
+    // An unrooted path keeps its first piece: text is never silently dropped.
+    for segment in wire_path.strip_prefix('/').unwrap_or(wire_path).split('/') {
         match segment {
             "." => {}
             ".." => {
