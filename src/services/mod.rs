@@ -216,6 +216,69 @@ pub(crate) fn exception_message(payload: &[u8]) -> String {
         })
 }
 
+/// A server message that is not a usable event (both services).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// An `exception` (or `error`) message: the service refused the stream.
+    Exception {
+        /// `:exception-type` (or `:error-code`), e.g. `BadRequestException`.
+        exception_type: String,
+        /// The service's message.
+        message: String,
+    },
+    /// A known event whose payload does not parse, or a message without `:event-type`.
+    Malformed {
+        /// Its `:event-type` (empty when missing).
+        event_type: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::Exception {
+                exception_type,
+                message,
+            } => write!(f, "{exception_type}: {message}"),
+            EventError::Malformed { event_type, reason } => {
+                write!(f, "malformed {event_type} event from the server: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// The `:event-type` of an ordinary event; an exception or a message without one is an error.
+pub(crate) fn event_type(message: &crate::proto::codec::Message) -> Result<&str, EventError> {
+    if let Some((exception_type, message)) = read_exception(message) {
+        return Err(EventError::Exception {
+            exception_type,
+            message,
+        });
+    }
+    message
+        .header_str(crate::proto::codec::EVENT_TYPE)
+        .ok_or_else(|| EventError::Malformed {
+            event_type: String::new(),
+            reason: "the message has no :event-type header".to_owned(),
+        })
+}
+
+/// Parses a JSON event payload; a parse failure names the event type.
+pub(crate) fn parse_event<T: for<'de> serde::Deserialize<'de>>(
+    event_type: &str,
+    payload: &[u8],
+) -> Result<T, EventError> {
+    serde_json::from_slice(payload).map_err(|e| EventError::Malformed {
+        event_type: event_type.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// An `exception` or `error` message's type and text, or `None` for an ordinary event.
 pub(crate) fn read_exception(message: &crate::proto::codec::Message) -> Option<(String, String)> {
     use crate::proto::codec::{ERROR_CODE, ERROR_MESSAGE, EXCEPTION_TYPE, MESSAGE_TYPE};

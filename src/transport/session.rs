@@ -394,6 +394,23 @@ impl QueueTx {
         Ok(())
     }
 
+    /// Queues two commands under one lock: the driver sees both or neither.
+    fn start_send_pair(&self, first: Command, second: Command) -> Result<(), ()> {
+        let waker = {
+            let mut state = self.0.lock();
+            if !state.rx_alive {
+                return Err(());
+            }
+            state.items.push_back(first);
+            state.items.push_back(second);
+            state.rx_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
     async fn send(&self, command: Command) -> Result<(), ()> {
         poll_fn(|cx| self.poll_ready(cx)).await?;
         self.start_send(command)
@@ -610,6 +627,26 @@ impl SessionSink {
             .send(Command::Disconnect(code))
             .await
             .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Queues `message` and the end of stream together, so that no server reaction to
+    /// `message` (such as closing after an end marker inside it) can be seen before the end is
+    /// queued. Waits for room for `message`; the end may use one slot beyond the bound.
+    pub(crate) async fn send_then_end(&mut self, message: Message) -> Result<(), Error> {
+        if self.end_queued {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the stream was already ended",
+            ));
+        }
+        poll_fn(|cx| self.tx.poll_ready(cx))
+            .await
+            .map_err(|_| self.shared.closed_error())?;
+        self.tx
+            .start_send_pair(Command::Send(message), Command::End)
+            .map_err(|_| self.shared.closed_error())?;
+        self.end_queued = true;
+        Ok(())
     }
 
     /// Sends a message whose header block is already encoded: the same as sending the
@@ -1066,7 +1103,14 @@ impl Driver {
                         }
                     }
                     Some(Command::End) => {
-                        self.send_end().await?;
+                        if self.server_close_code.is_none() {
+                            self.send_end().await?;
+                        } else {
+                            // The server already closed (e.g. after Transcribe's empty
+                            // `AudioEvent`): the end frame can no longer be written, and the
+                            // stream is over anyway.
+                            self.end_sent = true;
+                        }
                         phase = Phase::Ending;
                         timer
                             .as_mut()

@@ -16,7 +16,6 @@
 //! assert_eq!(message.payload().as_ref(), br#"{"VideoChunk":"GkXfow==","TimestampMillis":1724194903000}"#);
 //! ```
 
-use std::fmt;
 use std::time::UNIX_EPOCH;
 
 use base64::Engine as _;
@@ -27,7 +26,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::proto::clock::Clock;
 use crate::proto::codec::{HeaderValue, Message, CONTENT_TYPE, EVENT_TYPE, MESSAGE_TYPE};
-use crate::services::{read_exception, ValidationError};
+pub use crate::services::EventError;
+use crate::services::{event_type, parse_event as parse, ValidationError};
 
 /// `:event-type` of video.
 pub const VIDEO_EVENT: &str = "VideoEvent";
@@ -613,64 +613,10 @@ pub enum LivenessEvent {
     },
 }
 
-/// A server message that is not a usable event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EventError {
-    /// An `exception` (or `error`) message.
-    Exception {
-        /// `:exception-type` (or `:error-code`), e.g. `ValidationException`.
-        exception_type: String,
-        /// The service's message.
-        message: String,
-    },
-    /// A known event whose payload does not parse, or a message without `:event-type`.
-    Malformed {
-        /// Its `:event-type` (empty when missing).
-        event_type: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-impl fmt::Display for EventError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EventError::Exception {
-                exception_type,
-                message,
-            } => write!(f, "{exception_type}: {message}"),
-            EventError::Malformed { event_type, reason } => {
-                write!(f, "malformed {event_type} event from the server: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for EventError {}
-
-fn parse<T: for<'de> Deserialize<'de>>(event_type: &str, payload: &[u8]) -> Result<T, EventError> {
-    serde_json::from_slice(payload).map_err(|e| EventError::Malformed {
-        event_type: event_type.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
 impl LivenessEvent {
     /// Decodes a server message.
     pub fn from_message(message: &Message) -> Result<LivenessEvent, EventError> {
-        if let Some((exception_type, message)) = read_exception(message) {
-            return Err(EventError::Exception {
-                exception_type,
-                message,
-            });
-        }
-        let Some(event_type) = message.header_str(EVENT_TYPE) else {
-            return Err(EventError::Malformed {
-                event_type: String::new(),
-                reason: "the message has no :event-type header".to_owned(),
-            });
-        };
+        let event_type = event_type(message)?;
         let payload = message.payload();
         Ok(match event_type {
             SERVER_SESSION_INFORMATION_EVENT => {
@@ -801,7 +747,7 @@ mod tests {
 
     fn round_trip<T>(json: &str)
     where
-        T: Serialize + for<'de> Deserialize<'de> + PartialEq + fmt::Debug,
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
     {
         let parsed: T = serde_json::from_str(json).unwrap();
         let again = serde_json::to_value(&parsed).unwrap();

@@ -492,8 +492,10 @@ impl AudioSender {
             return Ok(());
         }
         self.finished = true;
-        self.sink.send(model::audio_event(Bytes::new())).await?;
-        self.sink.end().await?;
+        // Both at once: the server may close as soon as it sees the empty `AudioEvent`.
+        self.sink
+            .send_then_end(model::audio_event(Bytes::new()))
+            .await?;
         Ok(())
     }
 

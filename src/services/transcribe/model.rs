@@ -31,13 +31,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::proto::codec::{HeaderValue, Message, CONTENT_TYPE, EVENT_TYPE, MESSAGE_TYPE};
-use crate::services::{read_exception, ValidationError};
+pub use crate::services::EventError;
+use crate::services::{event_type, parse_event as parse, ValidationError};
 
 /// `:event-type` of audio.
 pub const AUDIO_EVENT: &str = "AudioEvent";
@@ -559,64 +559,10 @@ pub enum TranscribeEvent {
     },
 }
 
-/// A server message that is not a usable event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EventError {
-    /// An `exception` (or `error`) message: the service refused the stream.
-    Exception {
-        /// `:exception-type` (or `:error-code`), e.g. `BadRequestException`.
-        exception_type: String,
-        /// The service's message.
-        message: String,
-    },
-    /// A known event whose payload does not parse, or a message without `:event-type`.
-    Malformed {
-        /// Its `:event-type` (empty when missing).
-        event_type: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-impl fmt::Display for EventError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EventError::Exception {
-                exception_type,
-                message,
-            } => write!(f, "{exception_type}: {message}"),
-            EventError::Malformed { event_type, reason } => {
-                write!(f, "malformed {event_type} event from the server: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for EventError {}
-
-fn parse<T: for<'de> Deserialize<'de>>(event_type: &str, payload: &[u8]) -> Result<T, EventError> {
-    serde_json::from_slice(payload).map_err(|e| EventError::Malformed {
-        event_type: event_type.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
 impl TranscribeEvent {
     /// Decodes a server message.
     pub fn from_message(message: &Message) -> Result<TranscribeEvent, EventError> {
-        if let Some((exception_type, message)) = read_exception(message) {
-            return Err(EventError::Exception {
-                exception_type,
-                message,
-            });
-        }
-        let Some(event_type) = message.header_str(EVENT_TYPE) else {
-            return Err(EventError::Malformed {
-                event_type: String::new(),
-                reason: "the message has no :event-type header".to_owned(),
-            });
-        };
+        let event_type = event_type(message)?;
         let payload = message.payload();
         Ok(match event_type {
             TRANSCRIPT_EVENT => TranscribeEvent::Transcript(parse(event_type, payload)?),
@@ -762,7 +708,7 @@ mod tests {
 
     fn round_trip<T>(json: &str)
     where
-        T: Serialize + for<'de> Deserialize<'de> + PartialEq + fmt::Debug,
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
     {
         let parsed: T = serde_json::from_str(json).unwrap();
         let again: serde_json::Value = serde_json::to_value(&parsed).unwrap();
