@@ -90,3 +90,46 @@ fn text_before_the_signed_path_is_not_accepted() {
         verdict.as_ref().map(|u| u.path().to_owned())
     );
 }
+
+/// `verify_envelope`, mode 2, crash-624502c1dbafd878b4eab2529d21417816fc3417, found within
+/// seconds after the fix above: `\0\0/.././<signed path>?<signed query>`. The unrooted piece is
+/// now kept by `canonical_path`, but the `..` segment right after it removes it again, so the
+/// canonical path is the signed one and the upgrade is accepted with `path()` = `x/../…`, a
+/// request target that is not origin-form (RFC 9112 3.2.1). Minimised to `x/../`.
+///
+/// Fixed: the verifier refuses a request target that does not start with `/`.
+#[cfg(feature = "verify")]
+#[test]
+fn dot_segments_do_not_hide_text_before_the_signed_path() {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use aws_credential_types::Credentials;
+    use sigv4_ws::verify::Verifier;
+    use sigv4_ws::{Clock, ManualTime, Presigner};
+
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_724_194_903);
+    let creds = Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        None,
+        None,
+        "regression",
+    );
+    let url = url::Url::parse("wss://streaming-rekognition.us-east-1.amazonaws.com/start-face-liveness-session-websocket?session-id=9ab8a3a4-0c7e-4f2e-9d1c-2b0a1f0c7e11").unwrap();
+    let signed = Presigner::new(creds.clone(), "us-east-1", "rekognition")
+        .presign_at(&url, t0)
+        .unwrap();
+    let target = &signed.url()[url::Position::BeforePath..];
+    let host = signed.host_header();
+    let verifier = Verifier::new(Clock::new(ManualTime::new(t0))).with_credentials(creds);
+
+    for prefix in ["x/..", "\0\0/../.", "evil/./.."] {
+        let tampered = format!("{prefix}{target}");
+        let verdict = verifier.verify_upgrade(&tampered, &host);
+        assert!(
+            verdict.is_err(),
+            "accepted {tampered:?} with path {:?}",
+            verdict.as_ref().map(|u| u.path().to_owned())
+        );
+    }
+}

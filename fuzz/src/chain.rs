@@ -716,12 +716,13 @@ pub fn edit_upgrade(ops: &[UpgradeOp]) -> (String, String) {
     (target, host)
 }
 
-/// Known bug (reported, not fixed here): `proto::sigv4::canonical_path` drops everything before
-/// the first `/` (`split('/').skip(1)`), so `verify_upgrade` accepts a request target such as
-/// `x/start-face-liveness-session-websocket?<the signed query>` as if it were the signed path.
-/// While this is `true` the target skips such inputs after checking that they do not panic;
-/// set it to `false` once the verifier refuses targets that do not start with `/`
-/// (`tests/fuzz_regressions.rs` has the ignored test for it).
+/// Known bug (reported, not fixed here): `verify_upgrade` accepts request targets that do not
+/// start with `/`. The first form, `x/<signed path>?<signed query>`, is fixed in
+/// `proto::sigv4::canonical_path` (commit 2b648d6); the fuzzer then found `x/../<signed path>`
+/// (dot-segment removal pops the unrooted piece), still accepted, with `path()` reporting
+/// `x/../…`. While this is `true` the target skips accepted upgrades whose path does not start
+/// with `/` (after checking they do not panic); set it to `false` once the verifier refuses
+/// targets that are not origin-form (`tests/fuzz_regressions.rs` has the ignored test).
 pub const KNOWN_ISSUE_UNROOTED_PATH: bool = false;
 
 /// Verifies an upgrade; an accepted one must be the fixture's key, scope, signature and path

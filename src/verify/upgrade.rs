@@ -400,7 +400,20 @@ impl Verifier {
             ));
         }
 
-        // 9. Signature.
+        // 9. Signature. The request target must be origin-form (RFC 9112 3.2.1): SigV4 removes
+        // `.` and `..` segments, so text before the first `/` could otherwise vanish from the
+        // canonical path (found by fuzzing: `x/../<signed path>`).
+        if !path.starts_with('/') {
+            return Err(reject(
+                RejectionKind::SignatureMismatch,
+                SIGNATURE_MISMATCH_MESSAGE.to_owned(),
+                Diagnosis::new(
+                    RejectionKind::SignatureMismatch,
+                    "the request target does not start with `/`, so it is not the path that was \
+                     signed; send the presigned URL's path and query exactly as signed",
+                ),
+            ));
+        }
         let scope = credential_scope(scope_date, region, service);
         let canonical_path = canonical_path(path);
         let canonical_query = canonical_query(
