@@ -37,7 +37,11 @@ fn liveness_url(handle: &EmulatorHandle) -> Url {
 }
 
 fn audio_event(bytes: usize) -> Message {
-    Message::new(vec![0u8; bytes])
+    audio_event_of(vec![0u8; bytes])
+}
+
+fn audio_event_of(audio: Vec<u8>) -> Message {
+    Message::new(audio)
         .with_header(":message-type", HeaderValue::String("event".into()))
         .with_header(":event-type", HeaderValue::String("AudioEvent".into()))
         .with_header(
@@ -685,4 +689,83 @@ async fn a_session_whose_clock_was_corrected_by_another_still_retries() {
     }
     assert!((clock.offset_millis() - HOUR_MS).abs() < 5_000);
     handle.shutdown().await;
+}
+
+/// Queues `frames` numbered audio events before the driver gets to run (a current-thread
+/// runtime: nothing else runs until the test awaits), then ends the stream. Returns the
+/// session's counters and the emulator's record.
+async fn queue_then_send(
+    write_buffer_size: usize,
+    frames: usize,
+) -> (sigv4_ws::transport::SessionStats, ConnectionRecord) {
+    let handle = start(
+        EmulatorConfig::default()
+            .require_signed_transcribe(true)
+            .record_media_stamps(true),
+    )
+    .await;
+    let config = SessionConfig::default()
+        .frame_signing(FrameSigning::Signed)
+        .queue_capacity(frames)
+        .write_buffer_size(write_buffer_size);
+    let session = Connector::new(config)
+        .connect(request(
+            &handle,
+            transcribe_url(&handle),
+            "transcribe",
+            &Clock::system(),
+        ))
+        .await
+        .expect("connects");
+    let (mut sink, mut stream) = session.split();
+    for n in 1..=frames as u64 {
+        let mut audio = vec![0u8; 3200];
+        audio[..8].copy_from_slice(&n.to_le_bytes());
+        let event = audio_event_of(audio);
+        // `feed` returns as soon as the frame is queued: all of them wait for the driver.
+        sink.feed(event).await.expect("queued");
+    }
+    sink.send(audio_event(0)).await.expect("end marker");
+    sink.close().await.expect("end of stream");
+    while let Some(item) = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("the stream ends")
+    {
+        item.expect("no error from the emulator");
+    }
+    let stats = stream.stats();
+    let records = handle.wait_for_finished(1, PATIENCE).await;
+    let record = verified_record(&records).clone();
+    handle.shutdown().await;
+    (stats, record)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn frames_already_queued_share_socket_writes_and_keep_the_chain() {
+    let frames = 48;
+    let (stats, record) = queue_then_send(64 * 1024, frames).await;
+    // 48 audio frames, the empty AudioEvent and the signed end frame.
+    assert_eq!(stats.frames_sent, frames as u64 + 2);
+    assert!(
+        stats.socket_writes * 4 <= stats.frames_sent,
+        "{} writes for {} frames: queued frames were not batched",
+        stats.socket_writes,
+        stats.frames_sent
+    );
+    // Every frame verified in order (the emulator refuses unsigned frames and a broken chain).
+    assert!(record.rejection.is_none(), "{:?}", record.rejection);
+    assert_eq!(record.media_frames, frames as u64);
+    let order: Vec<u64> = record.media_stamps.iter().map(|s| s.prefix).collect();
+    assert_eq!(order, (1..=frames as u64).collect::<Vec<_>>());
+    assert_eq!(record.frame_dates_millis.len(), frames + 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_zero_write_buffer_writes_every_frame_on_its_own() {
+    let frames = 20;
+    let (stats, record) = queue_then_send(0, frames).await;
+    assert_eq!(stats.frames_sent, frames as u64 + 2);
+    assert_eq!(stats.socket_writes, stats.frames_sent);
+    assert!(record.rejection.is_none(), "{:?}", record.rejection);
+    assert_eq!(record.media_frames, frames as u64);
 }

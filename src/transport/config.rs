@@ -78,8 +78,12 @@ pub struct SessionConfig {
     /// idle session; tungstenite also zero-fills this many bytes before every read attempt,
     /// which a session makes after each frame it writes.
     pub read_buffer_size: usize,
-    /// Bytes the WebSocket layer buffers before writing to the socket. Default 0: each frame
-    /// is written at once (real-time media wants no batching delay).
+    /// At most this many bytes of frames that are already waiting in the session's queue are
+    /// written to the socket with one system call. Default 64 KiB. Nothing ever waits for a
+    /// batch to fill: a frame is written as soon as the driver takes it, together with the
+    /// frames queued behind it at that moment (a sender ahead of real time, or catching up
+    /// after the socket pushed back), each signed just before it is handed over. 0 writes
+    /// every frame on its own.
     pub write_buffer_size: usize,
 }
 
@@ -101,7 +105,7 @@ impl Default for SessionConfig {
             tls: None,
             plaintext: PlaintextPolicy::LoopbackOnly,
             read_buffer_size: 4 * 1024,
-            write_buffer_size: 0,
+            write_buffer_size: 64 * 1024,
         }
     }
 }

@@ -234,7 +234,11 @@ impl Dialer {
         WebSocketConfig::default()
             .read_buffer_size(self.config.read_buffer_size.max(1024))
             .write_buffer_size(self.config.write_buffer_size)
-            .max_write_buffer_size(self.config.write_buffer_size + 64 * 1024 * 1024)
+            .max_write_buffer_size(
+                self.config
+                    .write_buffer_size
+                    .saturating_add(64 * 1024 * 1024),
+            )
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }

@@ -131,6 +131,10 @@ pub struct SessionStats {
     pub frames_sent: u64,
     /// Bytes of event frames written.
     pub bytes_sent: u64,
+    /// Writes of event frames to the socket. Fewer than `frames_sent` when frames that were
+    /// already queued shared one write (see
+    /// [`SessionConfig::write_buffer_size`](super::SessionConfig::write_buffer_size)).
+    pub socket_writes: u64,
     /// Event-stream messages received.
     pub messages_received: u64,
     /// Connections re-opened after a clock correction.
@@ -143,6 +147,7 @@ struct Shared {
     clock: Clock,
     frames_sent: AtomicU64,
     bytes_sent: AtomicU64,
+    socket_writes: AtomicU64,
     messages_received: AtomicU64,
     reconnects: AtomicU32,
     learned: Mutex<Vec<OffsetLearned>>,
@@ -157,6 +162,7 @@ impl Shared {
         SessionStats {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            socket_writes: self.socket_writes.load(Ordering::Relaxed),
             messages_received: self.messages_received.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             clock_offset_millis: self.clock.offset_millis(),
@@ -455,6 +461,26 @@ impl QueueRx {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    /// The next command if it is an event that is already waiting; never waits, and leaves
+    /// an end or disconnect in place for the main loop.
+    fn try_recv_event(&self) -> Option<Outgoing> {
+        let mut state = self.0.lock();
+        let outgoing = match state.items.front() {
+            Some(Command::Send(_) | Command::SendEncoded(_)) => match state.items.pop_front()? {
+                Command::Send(message) => Outgoing::Message(message),
+                Command::SendEncoded(message) => Outgoing::Encoded(message),
+                Command::End | Command::Disconnect(_) => return None,
+            },
+            _ => return None,
+        };
+        let waker = state.tx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Some(outgoing)
+    }
+
     /// Whether the end of stream is waiting in the queue.
     fn end_queued(&self) -> bool {
         self.0
@@ -522,6 +548,7 @@ impl Session {
             clock: dialer.clock.clone(),
             frames_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            socket_writes: AtomicU64::new(0),
             messages_received: AtomicU64::new(0),
             reconnects: AtomicU32::new(0),
             learned: Mutex::new(learned),
@@ -898,6 +925,8 @@ struct Driver {
     /// The write deadline, armed only when a write cannot complete at once.
     write_timer: Pin<Box<Sleep>>,
     write_error: Option<Error>,
+    /// Frames (and their bytes) handed to the WebSocket layer since the last flush.
+    unflushed: (u64, u64),
     reported_error: bool,
     end_sent: bool,
     outgoing_done: bool,
@@ -940,6 +969,7 @@ impl Driver {
             scratch: BytesMut::new(),
             write_timer: Box::pin(sleep(FAR_AWAY)),
             write_error: None,
+            unflushed: (0, 0),
             reported_error: false,
             end_sent: false,
             outgoing_done: false,
@@ -1083,7 +1113,7 @@ impl Driver {
                         // The sink refuses these after the end; nothing to do.
                     }
                     Some(Command::Send(message)) => {
-                        if let Err(e) = self.send_event(Outgoing::Message(message)).await {
+                        if let Err(e) = self.send_events(Outgoing::Message(message)).await {
                             if e.kind() == &ErrorKind::WriteTimeout {
                                 return Err(e);
                             }
@@ -1093,7 +1123,7 @@ impl Driver {
                         }
                     }
                     Some(Command::SendEncoded(message)) => {
-                        if let Err(e) = self.send_event(Outgoing::Encoded(message)).await {
+                        if let Err(e) = self.send_events(Outgoing::Encoded(message)).await {
                             if e.kind() == &ErrorKind::WriteTimeout {
                                 return Err(e);
                             }
@@ -1322,7 +1352,7 @@ impl Driver {
             "reconnected with the corrected clock; re-sending"
         );
         for message in replay {
-            self.send_event(message).await?;
+            self.send_event(message, true).await?;
         }
         if self.end_sent {
             self.send_end().await?;
@@ -1330,7 +1360,27 @@ impl Driver {
         Ok(true)
     }
 
-    async fn send_event(&mut self, message: Outgoing) -> Result<(), Error> {
+    /// Sends `first` and whatever events are already waiting behind it, up to
+    /// [`SessionConfig::write_buffer_size`](super::SessionConfig::write_buffer_size) bytes,
+    /// with one write to the socket. Each frame is still signed just before it is handed to
+    /// the WebSocket layer, microseconds before the write, and nothing waits for more frames:
+    /// only frames the application already queued (a sender ahead of the socket, or a file
+    /// streamed faster than real time) share a system call.
+    async fn send_events(&mut self, first: Outgoing) -> Result<(), Error> {
+        let limit = self.dialer.config.write_buffer_size;
+        let mut batched = self.send_event(first, false).await?;
+        while batched < limit {
+            let Some(next) = self.outgoing.try_recv_event() else {
+                break;
+            };
+            batched += self.send_event(next, false).await?;
+        }
+        self.flush_frames().await
+    }
+
+    /// Encodes (and signs) `message`, hands the frame to the WebSocket layer and, with
+    /// `flush`, writes it out. Returns the frame's length.
+    async fn send_event(&mut self, message: Outgoing, flush: bool) -> Result<usize, Error> {
         self.frame_buf.clear();
         if let Some(signer) = &mut self.signer {
             self.scratch.clear();
@@ -1367,7 +1417,7 @@ impl Driver {
                 self.replay = None;
             }
         }
-        self.write_frame().await
+        self.write_frame(flush).await
     }
 
     async fn send_end(&mut self) -> Result<(), Error> {
@@ -1379,48 +1429,64 @@ impl Driver {
         signer.finish_into(&mut self.frame_buf).map_err(|e| {
             Error::new(ErrorKind::Closed, format!("cannot sign the end frame: {e}")).with_source(e)
         })?;
-        self.write_frame().await
+        self.write_frame(true).await.map(drop)
     }
 
-    async fn write_frame(&mut self) -> Result<(), Error> {
+    /// Hands the frame in `frame_buf` to the WebSocket layer; with `flush`, also writes
+    /// everything it holds to the socket. Returns the frame's length.
+    async fn write_frame(&mut self, flush: bool) -> Result<usize, Error> {
         // The WebSocket layer copies the frame into its own buffer and drops this handle before
         // the send completes, so the next `reserve` on `frame_buf` reclaims the same allocation.
         let frame = self.frame_buf.split().freeze();
-        let len = frame.len() as u64;
-        let timeout = self.dialer.config.write_timeout;
-        let mut send = self.ws.send(WsMessage::Binary(frame));
-        let timer = &mut self.write_timer;
-        let mut armed = false;
-        // A write that completes at once (the usual case) touches no timer: the one deadline of
-        // the session is armed only when the socket pushes back.
-        let outcome = poll_fn(|cx| {
-            if let Poll::Ready(result) = Pin::new(&mut send).poll(cx) {
-                return Poll::Ready(Some(result));
-            }
-            if !armed {
-                timer.as_mut().reset(Instant::now() + timeout);
-                armed = true;
-            }
-            timer.as_mut().poll(cx).map(|()| None)
-        })
-        .await;
-        match outcome {
-            Some(Ok(())) => {
-                self.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-                self.shared.bytes_sent.fetch_add(len, Ordering::Relaxed);
-                Ok(())
-            }
-            Some(Err(e)) => Err(Error::new(
-                ErrorKind::ConnectionClosed,
-                format!("could not write a frame: {e}"),
+        let len = frame.len();
+        let message = WsMessage::Binary(frame);
+        let written = if flush {
+            let send = self.ws.send(message);
+            with_write_deadline(
+                send,
+                &mut self.write_timer,
+                self.dialer.config.write_timeout,
             )
-            .with_source(e)),
-            None => Err(Error::timeout(
-                ErrorKind::WriteTimeout,
-                "a frame could not be written",
-                timeout,
-            )),
+            .await
+        } else {
+            let feed = self.ws.feed(message);
+            with_write_deadline(
+                feed,
+                &mut self.write_timer,
+                self.dialer.config.write_timeout,
+            )
+            .await
+        };
+        written?;
+        self.unflushed.0 += 1;
+        self.unflushed.1 += len as u64;
+        if flush {
+            self.count_flushed();
         }
+        Ok(len)
+    }
+
+    /// Writes out the frames handed to the WebSocket layer but not yet written.
+    async fn flush_frames(&mut self) -> Result<(), Error> {
+        let flush = self.ws.flush();
+        with_write_deadline(
+            flush,
+            &mut self.write_timer,
+            self.dialer.config.write_timeout,
+        )
+        .await?;
+        self.count_flushed();
+        Ok(())
+    }
+
+    fn count_flushed(&mut self) {
+        let (frames, bytes) = std::mem::take(&mut self.unflushed);
+        if frames == 0 {
+            return;
+        }
+        self.shared.frames_sent.fetch_add(frames, Ordering::Relaxed);
+        self.shared.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+        self.shared.socket_writes.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn close_socket(&mut self, code: u16) {
@@ -1429,5 +1495,44 @@ impl Driver {
             reason: "".into(),
         };
         let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.close(Some(frame))).await;
+    }
+}
+
+/// Runs a write to the WebSocket under the session's write deadline. A write that completes
+/// at once (the usual case) touches no timer: the one deadline of the session is armed only
+/// when the socket pushes back.
+async fn with_write_deadline<F>(
+    write: F,
+    timer: &mut Pin<Box<Sleep>>,
+    timeout: Duration,
+) -> Result<(), Error>
+where
+    F: Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+{
+    let mut write = std::pin::pin!(write);
+    let mut armed = false;
+    let outcome = poll_fn(|cx| {
+        if let Poll::Ready(result) = write.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        if !armed {
+            timer.as_mut().reset(Instant::now() + timeout);
+            armed = true;
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match outcome {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(Error::new(
+            ErrorKind::ConnectionClosed,
+            format!("could not write a frame: {e}"),
+        )
+        .with_source(e)),
+        None => Err(Error::timeout(
+            ErrorKind::WriteTimeout,
+            "a frame could not be written",
+            timeout,
+        )),
     }
 }
