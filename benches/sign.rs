@@ -28,10 +28,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sha2::{Digest, Sha256};
 use sigv4_ws::proto::codec::{HeaderValue, Message, CONTENT_TYPE, EVENT_TYPE, MESSAGE_TYPE};
-use sigv4_ws::proto::sigv4::{derive_signing_key, encode_date_header};
+use sigv4_ws::proto::sigv4::derive_signing_key;
 use sigv4_ws::{Clock, EventSigner, ManualTime};
 
 const SIZES: [usize; 3] = [3_200, 32_000, 65_536];
@@ -40,6 +40,14 @@ const SERVICE: &str = "transcribe";
 const SEED: &str = "3bda071a1cf6a5d4c3a3a6a572bc5d6b685c567428447c32ecbd5a08f6619b94";
 /// 2024-08-20T23:01:44.567Z: keeps milliseconds, as our `:date` does.
 const FIXED_MILLIS: u64 = 1_724_194_904_567;
+
+#[path = "support/floor.rs"]
+mod floor;
+use floor::Floor;
+
+fn signing_key() -> [u8; 32] {
+    derive_signing_key(creds().secret_access_key(), "20240820", REGION, SERVICE)
+}
 
 fn creds() -> Credentials {
     Credentials::new(
@@ -152,71 +160,6 @@ fn cross_check(audio: &Bytes, inner: &Bytes) {
     assert_eq!(ours_frame.len(), sdk_frame.len());
 }
 
-/// Inputs of the floor, prepared outside the timed loop.
-struct Floor {
-    /// A string-to-sign of the real length (279 bytes here); the digests are not written into
-    /// it, since the floor is the primitives alone.
-    string_to_sign: Vec<u8>,
-    date_header: [u8; 15],
-    /// Prelude (12 bytes) and envelope headers (67 bytes), as in a real frame.
-    header_block: [u8; 79],
-    sha2_key: Hmac<Sha256>,
-    ring_key: ring::hmac::Key,
-}
-
-impl Floor {
-    fn new(inner_len: usize) -> Floor {
-        let signing_key =
-            derive_signing_key(creds().secret_access_key(), "20240820", REGION, SERVICE);
-        let scope = format!("20240820/{REGION}/{SERVICE}/aws4_request");
-        let string_to_sign =
-            format!("AWS4-HMAC-SHA256-PAYLOAD\n20240820T230144Z\n{scope}\n{SEED}\n{SEED}\n{SEED}")
-                .into_bytes();
-        assert_eq!(string_to_sign.len(), 279);
-        let mut header_block = [0u8; 79];
-        header_block[0..4].copy_from_slice(&((inner_len + 83) as u32).to_be_bytes());
-        header_block[4..8].copy_from_slice(&67u32.to_be_bytes());
-        header_block[12..27].copy_from_slice(&encode_date_header(FIXED_MILLIS as i64));
-        header_block[27] = 16;
-        header_block[28..44].copy_from_slice(b":chunk-signature");
-        header_block[44] = 6;
-        header_block[45..47].copy_from_slice(&32u16.to_be_bytes());
-        Floor {
-            string_to_sign,
-            date_header: encode_date_header(FIXED_MILLIS as i64),
-            header_block,
-            sha2_key: Hmac::<Sha256>::new_from_slice(&signing_key).expect("HMAC takes any key"),
-            ring_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &signing_key),
-        }
-    }
-
-    fn run_sha2(&self, inner: &[u8]) -> u32 {
-        let payload_hash = Sha256::digest(inner);
-        let date_hash = Sha256::digest(self.date_header);
-        let mut mac = self.sha2_key.clone();
-        mac.update(&self.string_to_sign);
-        let signature = mac.finalize().into_bytes();
-        black_box((&payload_hash, &date_hash, &signature));
-        self.crcs(inner)
-    }
-
-    fn run_ring(&self, inner: &[u8]) -> u32 {
-        let payload_hash = ring::digest::digest(&ring::digest::SHA256, inner);
-        let date_hash = ring::digest::digest(&ring::digest::SHA256, &self.date_header);
-        let signature = ring::hmac::sign(&self.ring_key, &self.string_to_sign);
-        black_box((&payload_hash, &date_hash, &signature));
-        self.crcs(inner)
-    }
-
-    fn crcs(&self, inner: &[u8]) -> u32 {
-        let prelude_crc = crc32fast::hash(&self.header_block[..8]);
-        let mut frame_crc = crc32fast::Hasher::new();
-        frame_crc.update(&self.header_block);
-        frame_crc.update(inner);
-        prelude_crc ^ frame_crc.finalize()
-    }
-}
-
 fn bench_sign(c: &mut Criterion) {
     for audio_len in SIZES {
         let audio = audio(audio_len);
@@ -266,7 +209,7 @@ fn bench_sign(c: &mut Criterion) {
             })
         });
 
-        let floor = Floor::new(inner.len());
+        let floor = Floor::new(inner.len(), &signing_key());
         group.bench_function("floor_sha2", |b| {
             b.iter(|| floor.run_sha2(black_box(&inner)))
         });
@@ -294,7 +237,7 @@ fn bench_backends(c: &mut Criterion) {
         group.finish();
     }
 
-    let floor = Floor::new(0);
+    let floor = Floor::new(0, &signing_key());
     let mut group = c.benchmark_group("backend/small");
     group.bench_function("hmac_279B_sha2", |b| {
         b.iter(|| {

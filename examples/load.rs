@@ -61,6 +61,9 @@ use sigv4_ws::transport::{
 use sigv4_ws::Clock;
 use tokio::time::Instant;
 
+#[path = "../benches/support/floor.rs"]
+mod floor;
+
 // ---------------------------------------------------------------------------------------------
 // Counting allocator
 
@@ -800,7 +803,9 @@ fn run(mut args: RunArgs) -> Result<(), String> {
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| format!("the emulator said {line:?} instead of its port"))?;
 
+    let floor_before = signing_floor_micros(&args);
     let result = run_load(&args, port, pid);
+    let floor_after = signing_floor_micros(&args);
 
     // Stop the emulator and read its summary (also after a failed run).
     if let Some(mut stdin) = child.stdin.take() {
@@ -821,7 +826,37 @@ fn run(mut args: RunArgs) -> Result<(), String> {
     let _ = child.wait();
     let mut report = result?;
     report["emulator"] = summary;
+    // The floor of the core benchmark, timed in this process before and after the load; the
+    // ratios use the lower (the machine's quieter moment).
+    let floor = floor_before.min(floor_after);
+    let ratio = |path: &str| {
+        report
+            .pointer(path)
+            .and_then(Value::as_f64)
+            .map(|v| v / floor)
+    };
+    report["signing_floor"] = json!({
+        "before_us": floor_before,
+        "after_us": floor_after,
+        "client_cpu_per_frame_over_floor": ratio("/client_cpu_us_per_frame"),
+        "steady_client_cpu_per_frame_over_floor": ratio("/steady/client_cpu_us_per_frame"),
+    });
     finish_report(&args, report)
+}
+
+/// The signing floor (see `benches/support/floor.rs`) for this run's frame size, in µs.
+fn signing_floor_micros(args: &RunArgs) -> f64 {
+    let frame_bytes = (16_000 * 2 * args.frame_ms / 1000) as usize;
+    let inner = model::audio_event(Bytes::from(vec![0x10u8; frame_bytes]))
+        .encode()
+        .unwrap_or_default();
+    let key = sigv4_ws::proto::sigv4::derive_signing_key(
+        "load-generator-floor-key",
+        "20240820",
+        "us-east-1",
+        "transcribe",
+    );
+    floor::Floor::new(inner.len(), &key).measure_micros(&inner, 7, 20_000)
 }
 
 fn run_load(args: &RunArgs, port: u16, emulator_pid: u32) -> Result<Value, String> {
@@ -1199,6 +1234,22 @@ fn finish_report(args: &RunArgs, report: Value) -> Result<(), String> {
                 get("/steady/client_runqueue_wait_s"),
                 get("/steady/emulator_runqueue_wait_s"),
                 get("/steady/seconds")
+            ),
+        ),
+        (
+            "signing floor us/frame (before | after)",
+            format!(
+                "{} | {}",
+                get("/signing_floor/before_us"),
+                get("/signing_floor/after_us")
+            ),
+        ),
+        (
+            "client CPU per frame / floor (run | steady)",
+            format!(
+                "{} | {}",
+                get("/signing_floor/client_cpu_per_frame_over_floor"),
+                get("/signing_floor/steady_client_cpu_per_frame_over_floor")
             ),
         ),
         ("machine load average at the end", get("/machine_load_avg")),
