@@ -631,7 +631,7 @@ struct SessionResult {
 async fn session(shared: Arc<Shared>, start_at: Instant) -> SessionResult {
     tokio::time::sleep_until(start_at).await;
     let connect_start = Instant::now();
-    let (mut sender, mut receiver) = match open(&shared).await {
+    let (mut sender, receiver) = match open(&shared).await {
         Ok(pair) => pair,
         Err(error) => {
             shared.finished.fetch_add(1, Ordering::Relaxed);
@@ -646,21 +646,38 @@ async fn session(shared: Arc<Shared>, start_at: Instant) -> SessionResult {
         list.push(connect_start.elapsed().as_micros() as i64);
     }
     shared.opened.fetch_add(1, Ordering::Relaxed);
-    let result = stream_audio(&shared, &mut sender, &mut receiver).await;
+    let result = stream_audio(&shared, &mut sender, receiver).await;
     shared.finished.fetch_add(1, Ordering::Relaxed);
     result
 }
 
+/// Streams the session's audio while a task of its own reads the server's events: the paced
+/// sender wakes only for its frames, and never polls the event channel on the way.
 async fn stream_audio(
     shared: &Shared,
     sender: &mut Sender,
-    receiver: &mut Receiver,
+    mut receiver: Receiver,
 ) -> SessionResult {
     let mut result = SessionResult {
         error: None,
         frames: 0,
         events: 0,
     };
+    // The reader ends with the stream: `Ok(events)` after a normal end, `Err` on an error or
+    // when the server closed before the audio was all sent (the sender then stops too).
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut events = 0u64;
+        let outcome = loop {
+            match receiver.next().await {
+                Some(Ok(())) => events += 1,
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            }
+        };
+        drop(stop_tx);
+        (outcome, events)
+    });
     let frame_len = Duration::from_millis(shared.args.frame_ms);
     let frame_micros = shared.args.frame_ms * 1000;
     let start = Instant::now();
@@ -668,65 +685,67 @@ async fn stream_audio(
     let fast = shared.args.fast;
     let mut timer = std::pin::pin!(tokio::time::sleep_until(start));
     let mut buf = BytesMut::new();
+    let mut reader_stopped = false;
     while result.frames < shared.frames_per_session {
-        if fast {
-            // Unpaced: the queue's backpressure is the only brake. Take events as they come.
-            let chunk = shared.pattern.slice(..shared.frame_bytes);
+        let chunk = if fast {
+            // Unpaced: the queue's backpressure is the only brake.
+            shared.pattern.slice(..shared.frame_bytes)
+        } else {
             tokio::select! {
                 biased;
-                event = receiver.next() => match event {
-                    Some(Ok(())) => result.events += 1,
-                    Some(Err(e)) => { result.error = Some(e); return result; }
-                    None => { result.error = Some("the server closed mid-stream".into()); return result; }
-                },
-                sent = sender.send(chunk) => {
-                    if let Err(e) = sent { result.error = Some(format!("send: {e}")); return result; }
-                    result.frames += 1;
-                    shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-                }
+                _ = &mut stop_rx => { reader_stopped = true; break; }
+                () = &mut timer => {}
             }
-            continue;
-        }
-        tokio::select! {
+            let due = start_micros + result.frames * frame_micros;
+            frame(shared, &mut buf, due)
+        };
+        let due = start_micros + result.frames * frame_micros;
+        let sent = tokio::select! {
             biased;
-            event = receiver.next() => match event {
-                Some(Ok(())) => result.events += 1,
-                Some(Err(e)) => { result.error = Some(e); return result; }
-                None => { result.error = Some("the server closed mid-stream".into()); return result; }
-            },
-            () = &mut timer => {
-                let due = start_micros + result.frames * frame_micros;
-                let chunk = frame(shared, &mut buf, due);
-                if let Err(e) = sender.send(chunk).await {
-                    result.error = Some(format!("send: {e}"));
-                    return result;
-                }
-                shared
-                    .enqueue_lag
-                    .record(epoch_micros(&shared.clock).saturating_sub(due));
-                result.frames += 1;
-                shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-                timer.as_mut().reset(start + frame_len * (result.frames as u32));
-            }
+            _ = &mut stop_rx, if fast => { reader_stopped = true; break; }
+            sent = sender.send(chunk) => sent,
+        };
+        if let Err(e) = sent {
+            result.error = Some(format!("send: {e}"));
+            break;
+        }
+        if !fast {
+            shared
+                .enqueue_lag
+                .record(epoch_micros(&shared.clock).saturating_sub(due));
+            timer
+                .as_mut()
+                .reset(start + frame_len * ((result.frames + 1) as u32));
+        }
+        result.frames += 1;
+        shared.frames_sent.fetch_add(1, Ordering::Relaxed);
+    }
+    if result.error.is_none() && !reader_stopped {
+        if let Err(e) = sender.finish().await {
+            result.error = Some(format!("finish: {e}"));
         }
     }
-    if let Err(e) = sender.finish().await {
-        result.error = Some(format!("finish: {e}"));
-        return result;
-    }
-    let drain = async {
-        while let Some(event) = receiver.next().await {
-            match event {
-                Ok(()) => result.events += 1,
-                Err(e) => return Err(e),
+    match tokio::time::timeout(Duration::from_secs(30), reader).await {
+        Ok(Ok((outcome, events))) => {
+            result.events = events;
+            if let Err(e) = outcome {
+                result.error.get_or_insert(e);
+            } else if reader_stopped {
+                result
+                    .error
+                    .get_or_insert_with(|| "the server closed mid-stream".into());
             }
         }
-        Ok(())
-    };
-    match tokio::time::timeout(Duration::from_secs(30), drain).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => result.error = Some(e),
-        Err(_) => result.error = Some("no close within 30 s of the end of stream".into()),
+        Ok(Err(e)) => {
+            result
+                .error
+                .get_or_insert_with(|| format!("reader task: {e}"));
+        }
+        Err(_) => {
+            result
+                .error
+                .get_or_insert_with(|| "no close within 30 s of the end of stream".into());
+        }
     }
     if result.error.is_none() && result.events == 0 {
         result.error = Some("no transcript event".into());

@@ -16,6 +16,19 @@ pub(crate) enum MaybeTls {
     Tls(TlsStream<TcpStream>),
 }
 
+impl MaybeTls {
+    /// Ready when the TCP socket has bytes to read (or an error or end to report). Only
+    /// meaningful once a read of this stream has returned `Pending`: then neither rustls nor
+    /// anything above holds unread data, and nothing new can arrive without the socket
+    /// becoming readable.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            MaybeTls::Plain(s) => s.poll_read_ready(cx),
+            MaybeTls::Tls(s) => s.get_ref().0.poll_read_ready(cx),
+        }
+    }
+}
+
 impl AsyncRead for MaybeTls {
     fn poll_read(
         self: Pin<&mut Self>,
