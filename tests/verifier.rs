@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use sigv4_ws::proto::codec::{HeaderValue, Message, CHUNK_SIGNATURE, DATE};
-use sigv4_ws::proto::sigv4::decode_hex;
+use sigv4_ws::proto::sigv4::{
+    decode_hex, derive_signing_key, encode_date_header, event_string_to_sign, format_amz_date,
+    hex_lower, hmac_sha256,
+};
 use sigv4_ws::verify::{ChainVerifier, RejectionKind, Service, VerifiedUpgrade, Verifier};
 use sigv4_ws::{Clock, EventSigner, ManualTime, PresignedUrl, Presigner};
 use url::Url;
@@ -293,6 +296,96 @@ fn every_frame_our_event_signer_produces_verifies_across_utc_midnight() {
         }
         assert!(chain.is_ended());
     }
+}
+
+/// Signs a frame the long way, chaining on `prior` and advancing it: the string-to-sign built
+/// as text for the scope of `scope_time` (normally the frame's own `:date`, `millis`), the
+/// key derived afresh for that day. Returns the frame and its string-to-sign.
+fn reference_frame(
+    prior: &mut String,
+    scope_time: SystemTime,
+    millis: i64,
+    payload: &[u8],
+) -> (Message, String) {
+    let sts = event_string_to_sign(
+        scope_time,
+        "us-west-2",
+        "transcribe",
+        prior,
+        &encode_date_header(millis),
+        payload,
+    )
+    .unwrap();
+    let day = format_amz_date(scope_time).unwrap();
+    let key = derive_signing_key(SECRET, &day[..8], "us-west-2", "transcribe");
+    let signature = hmac_sha256(&key, sts.as_bytes());
+    *prior = hex_lower(&signature);
+    let frame = Message::new(Bytes::copy_from_slice(payload))
+        .with_header(DATE, HeaderValue::Timestamp(millis))
+        .with_header(
+            CHUNK_SIGNATURE,
+            HeaderValue::ByteArray(Bytes::copy_from_slice(&signature)),
+        );
+    (frame, sts)
+}
+
+fn at_millis(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis as u64)
+}
+
+#[test]
+fn frames_going_back_and_forth_across_utc_midnight_switch_day_keys_both_ways() {
+    // 2024-08-21T00:00:00Z. A client's `:date`s may step back a little (its clock was
+    // corrected), so the verifier's cached day key must follow the frame, not only move on.
+    let midnight: i64 = 1_724_198_400_000;
+    let verifier = verifier_at(1_724_198_399, None);
+    let (signed, upgrade) = transcribe_upgrade(&verifier, at(1_724_198_399));
+    let (_, clock) = manual_clock(1_724_198_399);
+    let mut chain = ChainVerifier::new(&upgrade, creds(None), clock);
+    let mut prior = signed.signature().to_owned();
+    for (i, offset) in [-900i64, -100, 0, 100, -50, 999, 1_500, -1, 2_000]
+        .into_iter()
+        .enumerate()
+    {
+        let millis = midnight + offset;
+        let payload = inner_audio(&[i as u8; 8]);
+        let (frame, _) = reference_frame(&mut prior, at_millis(millis), millis, &payload);
+        chain
+            .verify_frame(&frame)
+            .unwrap_or_else(|r| panic!("frame {i} at {offset} ms: {r}\n{}", r.diagnosis()));
+    }
+
+    // After midnight, a frame signed with the day before's key and scope is refused: the
+    // diagnosis shows the string-to-sign of the frame's own day, prior signature masked.
+    let millis = midnight + 2_100;
+    let payload = inner_audio(b"stale");
+    let (stale, _) = reference_frame(
+        &mut prior.clone(),
+        at_millis(midnight - 1_000),
+        millis,
+        &payload,
+    );
+    let refused = chain.verify_frame(&stale).unwrap_err();
+    assert_eq!(refused.kind(), RejectionKind::SignatureMismatch);
+    let (good, expected) = reference_frame(&mut prior, at_millis(millis), millis, &payload);
+    let masked: Vec<&str> = expected
+        .split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 3 {
+                "*** (prior signature)"
+            } else {
+                line
+            }
+        })
+        .collect();
+    assert_eq!(
+        refused.diagnosis().expected_string_to_sign(),
+        Some(masked.join("\n").as_str())
+    );
+    assert!(masked[2].starts_with("20240821/"), "{masked:?}");
+    // The refused frame did not advance the chain.
+    assert_eq!(chain.verify_frame(&good).unwrap().index(), 9);
 }
 
 // ---------------------------------------------------------------------------------------------

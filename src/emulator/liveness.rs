@@ -340,7 +340,7 @@ enum ClientEvent {
     Other,
 }
 
-fn client_event(session: &Session, event: &Message) -> Result<ClientEvent, ServiceError> {
+fn client_event(session: &mut Session, event: &Message) -> Result<ClientEvent, ServiceError> {
     let event_type = event.header_str(EVENT_TYPE).unwrap_or_default();
     let body: Value = serde_json::from_slice(event.payload()).map_err(|error| {
         ServiceError::new(

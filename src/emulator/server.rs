@@ -28,7 +28,10 @@ use crate::verify::{
 };
 
 use super::faults::{fault_bytes, Fault};
-use super::record::{Delivery, EmulatedService, Outcome, RecordSlot, RecordedRejection, Records};
+use super::record::{
+    ConnectionRecord, Delivery, EmulatedService, MediaStamp, Outcome, RecordSlot,
+    RecordedRejection, Records,
+};
 use super::{
     liveness, transcribe, EmulatorConfig, RejectionStyle, CLOSE_AFTER_EXCEPTION, CLOSE_FAULT,
     CLOSE_GOING_AWAY,
@@ -407,6 +410,7 @@ async fn serve(
         ctx: Arc::clone(ctx),
         shutdown: shutdown.clone(),
         received: 0,
+        pending: PendingRecord::default(),
         timer: Box::pin(tokio::time::sleep(Duration::from_secs(86_400))),
     };
     match decision.verdict {
@@ -448,6 +452,54 @@ pub(crate) enum Incoming {
     FaultClosed,
 }
 
+/// What the frames received since the last write to the connection's record add to it.
+///
+/// The record sits behind the mutex every connection shares; writing each per-frame fact as
+/// it happens took that lock three times per frame. They are gathered here instead and written
+/// under one lock by [`Session::update_record`], which every other write goes through too (so
+/// the record's order of events is kept), and which runs before the session waits for the
+/// next message, sends anything or ends: whoever reads the record after seeing the emulator
+/// react, or after it went idle, sees every frame it received.
+#[derive(Debug, Default)]
+struct PendingRecord {
+    messages_received: Option<u64>,
+    frame_dates_millis: Vec<i64>,
+    video_timestamps_millis: Vec<i64>,
+    media_frames: u64,
+    media_bytes: u64,
+    media_stamps: Vec<MediaStamp>,
+}
+
+impl PendingRecord {
+    fn is_empty(&self) -> bool {
+        self.messages_received.is_none()
+            && self.frame_dates_millis.is_empty()
+            && self.video_timestamps_millis.is_empty()
+            && self.media_frames == 0
+            && self.media_bytes == 0
+            && self.media_stamps.is_empty()
+    }
+
+    /// Moves everything into `record`, keeping this one's buffers for the next frames.
+    fn apply(&mut self, record: &mut ConnectionRecord) {
+        if let Some(received) = self.messages_received.take() {
+            record.messages_received = received;
+        }
+        record
+            .frame_dates_millis
+            .extend_from_slice(&self.frame_dates_millis);
+        self.frame_dates_millis.clear();
+        record
+            .video_timestamps_millis
+            .extend_from_slice(&self.video_timestamps_millis);
+        self.video_timestamps_millis.clear();
+        record.media_frames += std::mem::take(&mut self.media_frames);
+        record.media_bytes += std::mem::take(&mut self.media_bytes);
+        record.media_stamps.extend_from_slice(&self.media_stamps);
+        self.media_stamps.clear();
+    }
+}
+
 /// One upgraded connection.
 pub(crate) struct Session {
     ws: WebSocketStream<TcpStream>,
@@ -455,11 +507,36 @@ pub(crate) struct Session {
     pub(crate) ctx: Arc<Ctx>,
     shutdown: watch::Receiver<bool>,
     received: u64,
+    /// Record keeping not yet written to `slot`.
+    pending: PendingRecord,
     /// The one timer behind `recv`'s deadlines (see [`recv_deadline`]).
     timer: Pin<Box<Sleep>>,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Every path out of a session (a return, or the task being cancelled) lands here.
+        self.flush_record();
+    }
+}
+
 impl Session {
+    /// Writes the pending per-frame facts, then `f`'s change, to the record under one lock.
+    pub(crate) fn update_record(&mut self, f: impl FnOnce(&mut ConnectionRecord)) {
+        let pending = &mut self.pending;
+        self.slot.update(|r| {
+            pending.apply(r);
+            f(r);
+        });
+    }
+
+    /// Writes the pending per-frame facts to the record, if there are any.
+    pub(crate) fn flush_record(&mut self) {
+        if !self.pending.is_empty() {
+            self.update_record(|_| {});
+        }
+    }
+
     pub(crate) fn config(&self) -> &EmulatorConfig {
         &self.ctx.config
     }
@@ -475,9 +552,11 @@ impl Session {
 
     /// The next data message, answering pings on the way; applies faults.
     pub(crate) async fn recv(&mut self, deadline: Option<Instant>) -> Incoming {
+        // The last message is handled: its record keeping is written before waiting.
+        self.flush_record();
         loop {
             if let Fault::SlowReader { per_message_delay } = self.ctx.config.fault {
-                self.slot.update(|r| r.fault_injected = true);
+                self.update_record(|r| r.fault_injected = true);
                 tokio::select! {
                     () = tokio::time::sleep(per_message_delay) => {}
                     () = wait_shutdown(&mut self.shutdown) => return Incoming::Shutdown,
@@ -493,7 +572,7 @@ impl Session {
                 Some(Err(error)) => return Incoming::Lost(error.to_string()),
                 Some(Ok(WsMessage::Close(frame))) => {
                     let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                    self.slot.update(|r| {
+                    self.update_record(|r| {
                         r.close_received = Some(code);
                         r.close_sent.get_or_insert(code);
                     });
@@ -511,7 +590,7 @@ impl Session {
     async fn count(&mut self, data: Bytes) -> Incoming {
         self.received += 1;
         let received = self.received;
-        self.slot.update(|r| r.messages_received = received);
+        self.pending.messages_received = Some(received);
         if self.ctx.config.fault.trigger() == Some(received) {
             if let Some(_outcome) = self.inject_fault().await {
                 return Incoming::FaultClosed;
@@ -523,7 +602,7 @@ impl Session {
     /// Injects the configured send/close fault. `Some` when it ended the connection.
     pub(crate) async fn inject_fault(&mut self) -> Option<Outcome> {
         let fault = self.ctx.config.fault;
-        self.slot.update(|r| r.fault_injected = true);
+        self.update_record(|r| r.fault_injected = true);
         match fault {
             Fault::CloseMidStream { abrupt: true, .. } => {
                 // The caller drops the socket: no close frame, just the TCP connection ending.
@@ -550,10 +629,12 @@ impl Session {
         let Ok(frame) = message.encode() else {
             return false;
         };
+        // What the client reacts to must already be in the record.
+        self.flush_record();
         let sent = self.ws.send(WsMessage::Binary(frame)).await.is_ok();
         if sent {
             let name = name.to_owned();
-            self.slot.update(|r| r.sent.push(name));
+            self.update_record(|r| r.sent.push(name));
         }
         sent
     }
@@ -587,7 +668,7 @@ impl Session {
             Delivery::NotDelivered
         };
         let record = error.record(delivery);
-        self.slot.update(|r| r.rejection = Some(record));
+        self.update_record(|r| r.rejection = Some(record));
         if delivered {
             self.close(CLOSE_AFTER_EXCEPTION, "").await;
         }
@@ -619,8 +700,9 @@ impl Session {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
+        self.flush_record();
         if self.ws.close(Some(frame)).await.is_ok() {
-            self.slot.update(|r| r.close_sent = Some(code));
+            self.update_record(|r| r.close_sent = Some(code));
         }
         let grace = self.ctx.config.close_grace;
         let deadline = Instant::now() + grace;
@@ -628,7 +710,7 @@ impl Session {
             match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Ok(Some(Ok(WsMessage::Close(frame)))) => {
                     let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                    self.slot.update(|r| r.close_received = Some(code));
+                    self.update_record(|r| r.close_received = Some(code));
                 }
                 Ok(Some(Ok(_))) => {}
                 _ => break,
@@ -643,26 +725,24 @@ impl Session {
     }
 
     /// Records the `:date` of a verified frame.
-    pub(crate) fn record_frame_date(&self, millis: i64) {
-        self.slot.update(|r| r.frame_dates_millis.push(millis));
+    pub(crate) fn record_frame_date(&mut self, millis: i64) {
+        self.pending.frame_dates_millis.push(millis);
     }
 
     /// Records a Liveness `VideoEvent`'s `TimestampMillis`.
-    pub(crate) fn record_video_timestamp(&self, millis: i64) {
-        self.slot.update(|r| r.video_timestamps_millis.push(millis));
+    pub(crate) fn record_video_timestamp(&mut self, millis: i64) {
+        self.pending.video_timestamps_millis.push(millis);
     }
 
     /// Records received media.
-    pub(crate) fn record_media(&self, bytes: usize) {
-        self.slot.update(|r| {
-            r.media_frames += 1;
-            r.media_bytes += bytes as u64;
-        });
+    pub(crate) fn record_media(&mut self, bytes: usize) {
+        self.pending.media_frames += 1;
+        self.pending.media_bytes += bytes as u64;
     }
 
-    /// Records received audio, with a [`super::MediaStamp`] when those are kept.
-    pub(crate) fn record_audio(&self, audio: &[u8]) {
-        let stamp = self.ctx.config.record_media_stamps.then(|| {
+    /// Records received audio, with a [`MediaStamp`] when those are kept.
+    pub(crate) fn record_audio(&mut self, audio: &[u8]) {
+        if self.ctx.config.record_media_stamps {
             let mut prefix = [0u8; 8];
             let n = audio.len().min(8);
             prefix[..n].copy_from_slice(&audio[..n]);
@@ -673,18 +753,12 @@ impl Session {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
                 .unwrap_or(0);
-            super::MediaStamp {
+            self.pending.media_stamps.push(MediaStamp {
                 arrival_micros,
                 prefix: u64::from_le_bytes(prefix),
-            }
-        });
-        self.slot.update(|r| {
-            r.media_frames += 1;
-            r.media_bytes += audio.len() as u64;
-            if let Some(stamp) = stamp {
-                r.media_stamps.push(stamp);
-            }
-        });
+            });
+        }
+        self.record_media(audio.len());
     }
 }
 

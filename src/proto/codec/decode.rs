@@ -223,15 +223,17 @@ fn parse_headers(mut block: &[u8]) -> Result<Vec<Header>, DecodeError> {
                 remaining: rest.len(),
             });
         };
-        let name = std::str::from_utf8(name)
-            .map_err(|_| DecodeError::HeaderNameNotUtf8)?
-            .to_owned();
-        let (value, rest) = match parse_value(rest, &name) {
+        let name = std::str::from_utf8(name).map_err(|_| DecodeError::HeaderNameNotUtf8)?;
+        let (value, rest) = match parse_value(rest, name) {
             Ok(Some(parsed)) => parsed,
-            Ok(None) => return Err(DecodeError::HeaderValueTruncated { name }),
+            Ok(None) => {
+                return Err(DecodeError::HeaderValueTruncated {
+                    name: name.to_owned(),
+                })
+            }
             Err(e) => return Err(e),
         };
-        headers.push(Header::new(name, value));
+        headers.push(Header::decoded(name, value));
         block = rest;
     }
     Ok(headers)
@@ -299,22 +301,40 @@ impl Message {
 
     /// Like [`Message::decode`], with explicit [`Limits`].
     pub fn decode_with_limits(frame: &[u8], limits: Limits) -> Result<Message, DecodeError> {
-        let Some(prelude) = read_prelude(frame, &limits)? else {
-            return Err(DecodeError::PreludeTruncated { len: frame.len() });
-        };
-        if frame.len() != prelude.total {
-            return Err(DecodeError::FrameLenMismatch {
-                declared: prelude.total_wire,
-                actual: frame.len(),
-            });
-        }
-        let (headers, payload_range) = read_body(frame, &prelude)?;
+        let (headers, payload_range) = read_whole(frame, &limits)?;
         let payload = frame
             .get(payload_range)
             .map(Bytes::copy_from_slice)
             .unwrap_or_default();
         Ok(Message::from_parts(headers, payload))
     }
+
+    /// Like [`Message::decode`], but the payload shares `frame`'s storage: unwrapping a signed
+    /// envelope's inner message per frame then copies (and allocates) no media.
+    #[cfg(feature = "verify")]
+    pub(crate) fn decode_shared(frame: &Bytes) -> Result<Message, DecodeError> {
+        let (headers, payload_range) = read_whole(frame, &Limits::default())?;
+        // `read_body` checked that the range lies inside `frame`, so `slice` cannot panic.
+        Ok(Message::from_parts(headers, frame.slice(payload_range)))
+    }
+}
+
+/// Steps 1 to 3 on a buffer that must hold exactly one frame: its headers and the payload's
+/// byte range, which is known to be within `frame`.
+fn read_whole(
+    frame: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<Header>, std::ops::Range<usize>), DecodeError> {
+    let Some(prelude) = read_prelude(frame, limits)? else {
+        return Err(DecodeError::PreludeTruncated { len: frame.len() });
+    };
+    if frame.len() != prelude.total {
+        return Err(DecodeError::FrameLenMismatch {
+            declared: prelude.total_wire,
+            actual: frame.len(),
+        });
+    }
+    read_body(frame, &prelude)
 }
 
 /// Incremental decoder: splits a byte stream into messages.

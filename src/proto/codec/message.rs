@@ -1,5 +1,7 @@
 //! The in-memory form of an event-stream message: [`Message`], [`Header`] and [`HeaderValue`].
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// Type byte of [`HeaderValue::Bool`]`(true)`.
@@ -174,9 +176,23 @@ impl From<Bytes> for HeaderValue {
 /// secret and must not reach logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Header {
-    name: String,
+    /// Borrowed for the well-known names, so decoding them allocates nothing (a signed
+    /// event's two envelope and three inner headers are decoded per frame).
+    name: Cow<'static, str>,
     value: HeaderValue,
 }
+
+/// Header names a decoder meets on nearly every message.
+const KNOWN_NAMES: [&str; 8] = [
+    super::DATE,
+    super::CHUNK_SIGNATURE,
+    super::MESSAGE_TYPE,
+    super::EVENT_TYPE,
+    super::CONTENT_TYPE,
+    super::EXCEPTION_TYPE,
+    super::ERROR_CODE,
+    super::ERROR_MESSAGE,
+];
 
 impl std::fmt::Debug for Header {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -196,9 +212,18 @@ impl Header {
     /// 32767 bytes) are checked when the header is encoded.
     pub fn new(name: impl Into<String>, value: HeaderValue) -> Header {
         Header {
-            name: name.into(),
+            name: Cow::Owned(name.into()),
             value,
         }
+    }
+
+    /// A decoded header: the name is copied only when it is not a well-known one.
+    pub(crate) fn decoded(name: &str, value: HeaderValue) -> Header {
+        let name = match KNOWN_NAMES.iter().find(|known| **known == name) {
+            Some(known) => Cow::Borrowed(*known),
+            None => Cow::Owned(name.to_owned()),
+        };
+        Header { name, value }
     }
 
     /// The header name.
@@ -213,7 +238,7 @@ impl Header {
 
     /// Splits the header into its name and value.
     pub fn into_parts(self) -> (String, HeaderValue) {
-        (self.name, self.value)
+        (self.name.into_owned(), self.value)
     }
 
     /// Encoded length of this header: name-length byte, name, type byte and value.
