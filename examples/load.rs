@@ -522,6 +522,9 @@ struct Shared {
     frames_per_session: u64,
     pattern: Bytes,
     frames_sent: AtomicU64,
+    /// Frames the sessions wrote (their `SessionStats`), and the socket writes that took.
+    frames_written: AtomicU64,
+    socket_writes: AtomicU64,
     opened: AtomicUsize,
     finished: AtomicUsize,
     enqueue_lag: Histogram,
@@ -546,6 +549,13 @@ impl Sender {
                 .send(model::audio_event(chunk))
                 .await
                 .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn stats(&self) -> sigv4_ws::transport::SessionStats {
+        match self {
+            Sender::Typed(sender) => sender.stats(),
+            Sender::Raw(sink) => sink.stats(),
         }
     }
 
@@ -647,6 +657,13 @@ async fn session(shared: Arc<Shared>, start_at: Instant) -> SessionResult {
     }
     shared.opened.fetch_add(1, Ordering::Relaxed);
     let result = stream_audio(&shared, &mut sender, receiver).await;
+    let stats = sender.stats();
+    shared
+        .frames_written
+        .fetch_add(stats.frames_sent, Ordering::Relaxed);
+    shared
+        .socket_writes
+        .fetch_add(stats.socket_writes, Ordering::Relaxed);
     shared.finished.fetch_add(1, Ordering::Relaxed);
     result
 }
@@ -925,6 +942,8 @@ fn run_load(args: &RunArgs, port: u16, emulator_pid: u32) -> Result<Value, Strin
         frames_per_session,
         pattern,
         frames_sent: AtomicU64::new(0),
+        frames_written: AtomicU64::new(0),
+        socket_writes: AtomicU64::new(0),
         opened: AtomicUsize::new(0),
         finished: AtomicUsize::new(0),
         enqueue_lag: Histogram::new(),
@@ -1115,6 +1134,8 @@ fn build_report(
         "client_rss_before_kib": rss_before,
         "client_peak_rss_kib": status_kib("self", "VmHWM:"),
         "enqueue_lag": shared.enqueue_lag.summary(),
+        "frames_per_socket_write": shared.frames_written.load(Ordering::Relaxed) as f64
+            / shared.socket_writes.load(Ordering::Relaxed).max(1) as f64,
         "connect": percentiles(&connect),
         "steady": steady_json,
         "fast": fast_json,
@@ -1292,6 +1313,7 @@ fn finish_report(args: &RunArgs, report: Value) -> Result<(), String> {
                 get("/steady/allocations_per_frame")
             ),
         ),
+        ("frames per socket write", get("/frames_per_socket_write")),
         (
             "connect p50 / p99 ms",
             format!("{} / {}", get("/connect/p50_ms"), get("/connect/p99_ms")),
