@@ -311,6 +311,23 @@ fn runqueue_wait_seconds(pid: &str) -> f64 {
     nanos as f64 / 1e9
 }
 
+/// CPU time the hypervisor gave to others while this machine's vCPUs wanted to run, summed
+/// over the vCPUs (`steal` in `/proc/stat`), in seconds. 0 on bare metal.
+fn machine_steal_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let steal: f64 = stat
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(8))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    steal / ticks.max(1.0)
+}
+
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
 fn status_kib(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -348,6 +365,27 @@ fn percentiles(sorted: &[i64]) -> Value {
         "max_ms": sorted.last().map(|v| *v as f64 / 1000.0).unwrap_or(0.0),
         "min_ms": sorted.first().map(|v| *v as f64 / 1000.0).unwrap_or(0.0),
     })
+}
+
+/// Per second of the run (from the first arrival): frames, p99 and max lag in ms.
+fn lag_by_second(mut timed: Vec<(i64, i64)>) -> Value {
+    timed.sort_unstable();
+    let Some(first) = timed.first().map(|(second, _)| *second) else {
+        return Value::Array(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for group in timed.chunk_by(|a, b| a.0 == b.0) {
+        let mut lags: Vec<i64> = group.iter().map(|(_, lag)| *lag).collect();
+        lags.sort_unstable();
+        let p99 = lags[((lags.len() - 1) as f64 * 0.99).round() as usize];
+        rows.push(json!([
+            group[0].0 - first,
+            lags.len(),
+            p99 as f64 / 1000.0,
+            lags[lags.len() - 1] as f64 / 1000.0
+        ]));
+    }
+    Value::Array(rows)
 }
 
 /// Lock-free histogram of microsecond values: 10 µs buckets up to 10 s, then one overflow.
@@ -460,6 +498,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let mut media_bytes = 0u64;
     let mut signed_frames = 0u64;
     let mut lags: Vec<i64> = Vec::new();
+    // (arrival second, lag) to see when in the run the slow frames were.
+    let mut timed_lags: Vec<(i64, i64)> = Vec::new();
     for record in &records {
         let name = match &record.outcome {
             Outcome::ConnectionLost(_) => "ConnectionLost".to_owned(),
@@ -485,12 +525,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         signed_frames += record.frame_dates_millis.len() as u64;
         for stamp in &record.media_stamps {
             if stamp.prefix != 0 {
-                lags.push(stamp.arrival_micros - stamp.prefix as i64);
+                let lag = stamp.arrival_micros - stamp.prefix as i64;
+                lags.push(lag);
+                timed_lags.push((stamp.arrival_micros.div_euclid(1_000_000), lag));
             }
         }
     }
     lags.sort_unstable();
     let summary = json!({
+        "lag_by_second": lag_by_second(timed_lags),
         "connections": records.len(),
         "outcomes": outcomes,
         "signature_failures": signature_failures,
@@ -783,6 +826,7 @@ struct Sample {
     opened: usize,
     finished: usize,
     rss_kib: u64,
+    steal_s: f64,
 }
 
 fn run(mut args: RunArgs) -> Result<(), String> {
@@ -971,6 +1015,7 @@ fn run_load(args: &RunArgs, port: u16, emulator_pid: u32) -> Result<Value, Strin
             opened: shared.opened.load(Ordering::Relaxed),
             finished: shared.finished.load(Ordering::Relaxed),
             rss_kib: status_kib("self", "VmRSS:"),
+            steal_s: machine_steal_seconds(),
         };
         let first = sample(&shared);
         let n = args.sessions;
@@ -1077,6 +1122,7 @@ fn build_report(
             "client_runqueue_wait_s": b.client_wait - a.client_wait,
             "emulator_runqueue_wait_s": b.emulator_wait - a.emulator_wait,
             "allocations_per_frame": (b.allocations - a.allocations) as f64 / frames,
+            "machine_steal_s": b.steal_s - a.steal_s,
             "client_rss_kib": mid.rss_kib,
             "client_rss_per_session_kib": (mid.rss_kib.saturating_sub(rss_before)) as f64 / n as f64,
         })
@@ -1294,6 +1340,10 @@ fn finish_report(args: &RunArgs, report: Value) -> Result<(), String> {
         ),
         ("machine load average at the end", get("/machine_load_avg")),
         (
+            "hypervisor steal s (steady, all vCPUs)",
+            get("/steady/machine_steal_s"),
+        ),
+        (
             "client RSS per session KiB (steady)",
             get("/steady/client_rss_per_session_kib"),
         ),
@@ -1332,6 +1382,27 @@ fn finish_report(args: &RunArgs, report: Value) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     for (k, v) in rows {
         let _ = writeln!(out, "{k:<width$}  {v}");
+    }
+    if let Some(Value::Array(seconds)) = report.pointer("/emulator/lag_by_second") {
+        // The seconds whose p99 lag was worst: where in the run the tail comes from.
+        let mut worst: Vec<&Value> = seconds.iter().collect();
+        worst.sort_by(|a, b| {
+            let p99 = |v: &Value| v.get(2).and_then(Value::as_f64).unwrap_or(0.0);
+            p99(b).total_cmp(&p99(a))
+        });
+        let shown: Vec<String> = worst
+            .iter()
+            .take(5)
+            .map(|v| {
+                format!(
+                    "t={}s p99 {} ms ({} frames)",
+                    v.get(0).cloned().unwrap_or_default(),
+                    v.get(2).cloned().unwrap_or_default(),
+                    v.get(1).cloned().unwrap_or_default()
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "worst seconds for lag: {}", shown.join(", "));
     }
     if let Some(Value::Object(failures)) = report.get("failures") {
         for (reason, count) in failures {
