@@ -63,6 +63,7 @@ macro_rules! open_enum {
     };
 }
 
+mod error;
 pub mod pacing;
 
 #[cfg(feature = "liveness")]
@@ -183,20 +184,6 @@ pub(crate) fn endpoint_url(
         }
     }
     Ok(url)
-}
-
-/// Strips the `"<ExceptionType>: "` prefix the transport puts before a service's own message.
-#[cfg(feature = "transport")]
-pub(crate) fn service_message(error: &crate::transport::Error) -> String {
-    let message = error.message();
-    match error.exception_type() {
-        Some(exception_type) => message
-            .strip_prefix(exception_type)
-            .and_then(|rest| rest.strip_prefix(": "))
-            .unwrap_or(message)
-            .to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 /// The `Message` (or `message`) field of a JSON exception payload, or the payload as text.
