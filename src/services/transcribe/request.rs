@@ -175,6 +175,125 @@ wire_enum! {
     }
 }
 
+/// Builder methods that each set one query parameter, declared one line apiece as
+/// `name(argument: kind)`: `text` takes anything that converts into a `String`, `flag` a
+/// `bool`, `list` any iterator of strings, `wire T` a wire enum kept as its wire value (so that
+/// the standard and medical types of one parameter share a field), and any other type is kept
+/// as is. Each sets the field of the same name in the request's `params`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $($kind:tt)+);)*) => {
+        $(setters!(@setter $(#[$doc])* $name $arg $($kind)+);)*
+    };
+    (@setter $(#[$doc:meta])* $name:ident $arg:ident text) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: impl Into<String>) -> Self {
+            self.params.$name = Some($arg.into());
+            self
+        }
+    };
+    (@setter $(#[$doc:meta])* $name:ident $arg:ident flag) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: bool) -> Self {
+            self.params.$name = $arg;
+            self
+        }
+    };
+    (@setter $(#[$doc:meta])* $name:ident $arg:ident list) => {
+        $(#[$doc])*
+        pub fn $name<I, S>(mut self, $arg: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.params.$name = $arg.into_iter().map(Into::into).collect();
+            self
+        }
+    };
+    (@setter $(#[$doc:meta])* $name:ident $arg:ident wire $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.params.$name = Some($arg.as_str());
+            self
+        }
+    };
+    (@setter $(#[$doc:meta])* $name:ident $arg:ident $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.params.$name = Some($arg);
+            self
+        }
+    };
+}
+
+/// The setters standard and Call Analytics transcription share.
+macro_rules! standard_and_call_analytics_setters {
+    () => {
+        setters! {
+            /// `language-code`, e.g. `en-US`.
+            language_code(code: text);
+            /// `identify-language`: detect the one language of the stream among `language-options`.
+            identify_language(enabled: flag);
+            /// `language-options`: the candidate languages (at least two) for language identification.
+            language_options(codes: list);
+            /// `preferred-language`: one of `language-options`, to speed up identification.
+            preferred_language(code: text);
+            /// `vocabulary-name`: a custom vocabulary (without language identification).
+            vocabulary_name(name: text);
+            /// `vocabulary-names`: custom vocabularies, one per candidate language (with language
+            /// identification).
+            vocabulary_names(names: list);
+            /// `vocabulary-filter-name`: a custom vocabulary filter (without language identification).
+            vocabulary_filter_name(name: text);
+            /// `vocabulary-filter-names`: vocabulary filters, one per candidate language (with
+            /// language identification).
+            vocabulary_filter_names(names: list);
+            /// `vocabulary-filter-method`.
+            vocabulary_filter_method(method: VocabularyFilterMethod);
+            /// `language-model-name`: a custom language model.
+            language_model_name(name: text);
+            /// `enable-partial-results-stabilization`.
+            enable_partial_results_stabilization(enabled: flag);
+            /// `partial-results-stability` (needs `enable-partial-results-stabilization`).
+            partial_results_stability(stability: PartialResultsStability);
+            /// `content-identification-type`: label PII (not with redaction).
+            content_identification_type(kind: wire ContentIdentificationType);
+            /// `content-redaction-type`: redact PII (not with identification).
+            content_redaction_type(kind: ContentRedactionType);
+            /// `pii-entity-types`: which PII to identify or redact (`BANK_ACCOUNT_NUMBER`,
+            /// `BANK_ROUTING`, `CREDIT_DEBIT_NUMBER`, `CREDIT_DEBIT_CVV`, `CREDIT_DEBIT_EXPIRY`, `PIN`,
+            /// `EMAIL`, `ADDRESS`, `NAME`, `PHONE`, `SSN`, or `ALL`).
+            pii_entity_types(types: list);
+            /// `session-id` (a UUID). When not set, the client generates a v4 UUID.
+            session_id(id: text);
+        }
+    };
+}
+
+/// The methods all three requests have that read their `params`.
+macro_rules! request_methods {
+    () => {
+        /// The query parameters, in API order, as they will be sent (before signing).
+        pub fn query(&self) -> Vec<(&'static str, String)> {
+            self.params.query()
+        }
+
+        /// The media encoding.
+        pub fn media_encoding(&self) -> MediaEncoding {
+            self.params.media_encoding
+        }
+
+        /// The sample rate in Hz.
+        pub fn sample_rate(&self) -> u32 {
+            self.params.sample_rate
+        }
+
+        /// The session id, if one was set.
+        pub fn get_session_id(&self) -> Option<&str> {
+            self.params.session_id.as_deref()
+        }
+    };
+}
+
 /// `StartStreamTranscription` over `/stream-transcription-websocket`.
 ///
 /// ```
@@ -189,38 +308,7 @@ wire_enum! {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartStreamTranscription {
-    media_encoding: MediaEncoding,
-    sample_rate: u32,
-    language_code: Option<String>,
-    identify_language: bool,
-    identify_multiple_languages: bool,
-    language_options: Vec<String>,
-    preferred_language: Option<String>,
-    vocabulary_name: Option<String>,
-    vocabulary_names: Vec<String>,
-    vocabulary_filter_name: Option<String>,
-    vocabulary_filter_names: Vec<String>,
-    vocabulary_filter_method: Option<VocabularyFilterMethod>,
-    show_speaker_label: bool,
-    enable_channel_identification: bool,
-    number_of_channels: Option<u32>,
-    enable_partial_results_stabilization: bool,
-    partial_results_stability: Option<PartialResultsStability>,
-    content_identification_type: Option<ContentIdentificationType>,
-    content_redaction_type: Option<ContentRedactionType>,
-    pii_entity_types: Vec<String>,
-    language_model_name: Option<String>,
-    session_id: Option<String>,
-    session_resume_window: Option<u32>,
-    transcript_format: Option<TranscriptFormat>,
-}
-
-fn strings<I, S>(values: I) -> Vec<String>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    values.into_iter().map(Into::into).collect()
+    params: Params,
 }
 
 impl StartStreamTranscription {
@@ -229,314 +317,33 @@ impl StartStreamTranscription {
     /// [`identify_language`](Self::identify_language).
     pub fn new(media_encoding: MediaEncoding, sample_rate: u32) -> Self {
         StartStreamTranscription {
-            media_encoding,
-            sample_rate,
-            language_code: None,
-            identify_language: false,
-            identify_multiple_languages: false,
-            language_options: Vec::new(),
-            preferred_language: None,
-            vocabulary_name: None,
-            vocabulary_names: Vec::new(),
-            vocabulary_filter_name: None,
-            vocabulary_filter_names: Vec::new(),
-            vocabulary_filter_method: None,
-            show_speaker_label: false,
-            enable_channel_identification: false,
-            number_of_channels: None,
-            enable_partial_results_stabilization: false,
-            partial_results_stability: None,
-            content_identification_type: None,
-            content_redaction_type: None,
-            pii_entity_types: Vec::new(),
-            language_model_name: None,
-            session_id: None,
-            session_resume_window: None,
-            transcript_format: None,
+            params: Params::new(StreamKind::Standard, media_encoding, sample_rate),
         }
-    }
-
-    /// `language-code`, e.g. `en-US`.
-    pub fn language_code(mut self, code: impl Into<String>) -> Self {
-        self.language_code = Some(code.into());
-        self
-    }
-
-    /// `identify-language`: detect the one language of the stream among `language-options`.
-    pub fn identify_language(mut self, enabled: bool) -> Self {
-        self.identify_language = enabled;
-        self
-    }
-
-    /// `identify-multiple-languages`: detect several languages among `language-options`.
-    pub fn identify_multiple_languages(mut self, enabled: bool) -> Self {
-        self.identify_multiple_languages = enabled;
-        self
-    }
-
-    /// `language-options`: the candidate languages (at least two) for language identification.
-    pub fn language_options<I, S>(mut self, codes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.language_options = strings(codes);
-        self
-    }
-
-    /// `preferred-language`: one of `language-options`, to speed up identification.
-    pub fn preferred_language(mut self, code: impl Into<String>) -> Self {
-        self.preferred_language = Some(code.into());
-        self
-    }
-
-    /// `vocabulary-name`: a custom vocabulary (without language identification).
-    pub fn vocabulary_name(mut self, name: impl Into<String>) -> Self {
-        self.vocabulary_name = Some(name.into());
-        self
-    }
-
-    /// `vocabulary-names`: custom vocabularies, one per candidate language (with language
-    /// identification).
-    pub fn vocabulary_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.vocabulary_names = strings(names);
-        self
-    }
-
-    /// `vocabulary-filter-name`: a custom vocabulary filter (without language identification).
-    pub fn vocabulary_filter_name(mut self, name: impl Into<String>) -> Self {
-        self.vocabulary_filter_name = Some(name.into());
-        self
-    }
-
-    /// `vocabulary-filter-names`: vocabulary filters, one per candidate language (with
-    /// language identification).
-    pub fn vocabulary_filter_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.vocabulary_filter_names = strings(names);
-        self
-    }
-
-    /// `vocabulary-filter-method`.
-    pub fn vocabulary_filter_method(mut self, method: VocabularyFilterMethod) -> Self {
-        self.vocabulary_filter_method = Some(method);
-        self
-    }
-
-    /// `show-speaker-label`: label speakers (diarization).
-    pub fn show_speaker_label(mut self, enabled: bool) -> Self {
-        self.show_speaker_label = enabled;
-        self
-    }
-
-    /// `enable-channel-identification`: transcribe each channel separately (needs
-    /// `number-of-channels`).
-    pub fn enable_channel_identification(mut self, enabled: bool) -> Self {
-        self.enable_channel_identification = enabled;
-        self
-    }
-
-    /// `number-of-channels` (must be 2; needs `enable-channel-identification`).
-    pub fn number_of_channels(mut self, channels: u32) -> Self {
-        self.number_of_channels = Some(channels);
-        self
-    }
-
-    /// `enable-partial-results-stabilization`.
-    pub fn enable_partial_results_stabilization(mut self, enabled: bool) -> Self {
-        self.enable_partial_results_stabilization = enabled;
-        self
-    }
-
-    /// `partial-results-stability` (needs `enable-partial-results-stabilization`).
-    pub fn partial_results_stability(mut self, stability: PartialResultsStability) -> Self {
-        self.partial_results_stability = Some(stability);
-        self
-    }
-
-    /// `content-identification-type`: label PII (not with redaction).
-    pub fn content_identification_type(mut self, kind: ContentIdentificationType) -> Self {
-        self.content_identification_type = Some(kind);
-        self
-    }
-
-    /// `content-redaction-type`: redact PII (not with identification).
-    pub fn content_redaction_type(mut self, kind: ContentRedactionType) -> Self {
-        self.content_redaction_type = Some(kind);
-        self
-    }
-
-    /// `pii-entity-types`: which PII to identify or redact (`BANK_ACCOUNT_NUMBER`,
-    /// `BANK_ROUTING`, `CREDIT_DEBIT_NUMBER`, `CREDIT_DEBIT_CVV`, `CREDIT_DEBIT_EXPIRY`, `PIN`,
-    /// `EMAIL`, `ADDRESS`, `NAME`, `PHONE`, `SSN`, or `ALL`).
-    pub fn pii_entity_types<I, S>(mut self, types: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.pii_entity_types = strings(types);
-        self
-    }
-
-    /// `language-model-name`: a custom language model.
-    pub fn language_model_name(mut self, name: impl Into<String>) -> Self {
-        self.language_model_name = Some(name.into());
-        self
-    }
-
-    /// `session-id` (a UUID). When not set, the client generates a v4 UUID.
-    pub fn session_id(mut self, id: impl Into<String>) -> Self {
-        self.session_id = Some(id.into());
-        self
-    }
-
-    /// `session-resume-window`, passed to the service as is.
-    pub fn session_resume_window(mut self, window: u32) -> Self {
-        self.session_resume_window = Some(window);
-        self
-    }
-
-    /// `transcript-format`.
-    pub fn transcript_format(mut self, format: TranscriptFormat) -> Self {
-        self.transcript_format = Some(format);
-        self
-    }
-
-    /// The media encoding.
-    pub fn media_encoding(&self) -> MediaEncoding {
-        self.media_encoding
-    }
-
-    /// The sample rate in Hz.
-    pub fn sample_rate(&self) -> u32 {
-        self.sample_rate
-    }
-
-    /// The session id, if one was set.
-    pub fn get_session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
     }
 
     /// Checks every rule in the [module docs](self) without connecting.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        check_sample_rate(self.media_encoding, self.sample_rate, MIN_SAMPLE_RATE)?;
-        let identify = self.identify_language || self.identify_multiple_languages;
-        if self.identify_language && self.identify_multiple_languages {
-            return Err(ValidationError::new(
-                "identify-multiple-languages",
-                "cannot be combined with identify-language; set only one of them",
-            ));
-        }
-        check_languages(&Languages {
-            code: self.language_code.as_deref(),
-            identify,
-            identify_param: if self.identify_multiple_languages {
-                "identify-multiple-languages"
-            } else {
-                "identify-language"
-            },
-            options: &self.language_options,
-            preferred: self.preferred_language.as_deref(),
-        })?;
-        check_vocabularies(&Vocabularies {
-            identify,
-            name: self.vocabulary_name.as_deref(),
-            names: &self.vocabulary_names,
-            filter_name: self.vocabulary_filter_name.as_deref(),
-            filter_names: &self.vocabulary_filter_names,
-            filter_method: self.vocabulary_filter_method.is_some(),
-        })?;
-        if let Some(name) = &self.language_model_name {
-            check_name("language-model-name", name)?;
-        }
-        check_channels(self.enable_channel_identification, self.number_of_channels)?;
-        check_stability(
-            self.enable_partial_results_stabilization,
-            self.partial_results_stability.is_some(),
-        )?;
-        check_content(
-            self.content_identification_type.is_some(),
-            self.content_redaction_type.is_some(),
-            &self.pii_entity_types,
-        )?;
-        check_session_id(self.session_id.as_deref())?;
-        if self.session_resume_window == Some(0) {
-            return Err(ValidationError::new(
-                "session-resume-window",
-                "must be at least 1",
-            ));
-        }
-        Ok(())
+        self.params.validate()
     }
 
-    /// The query parameters, in API order, as they will be sent (before signing).
-    pub fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q = Query::default();
-        q.opt("language-code", self.language_code.as_deref());
-        q.push("sample-rate", self.sample_rate.to_string());
-        q.push("media-encoding", self.media_encoding.as_str().to_owned());
-        q.opt("vocabulary-name", self.vocabulary_name.as_deref());
-        q.opt("session-id", self.session_id.as_deref());
-        q.opt(
-            "vocabulary-filter-name",
-            self.vocabulary_filter_name.as_deref(),
-        );
-        q.opt(
-            "vocabulary-filter-method",
-            self.vocabulary_filter_method.map(|m| m.as_str()),
-        );
-        q.flag("show-speaker-label", self.show_speaker_label);
-        q.flag(
-            "enable-channel-identification",
-            self.enable_channel_identification,
-        );
-        q.opt(
-            "number-of-channels",
-            self.number_of_channels.map(|n| n.to_string()).as_deref(),
-        );
-        q.flag(
-            "enable-partial-results-stabilization",
-            self.enable_partial_results_stabilization,
-        );
-        q.opt(
-            "partial-results-stability",
-            self.partial_results_stability.map(|s| s.as_str()),
-        );
-        q.opt(
-            "content-identification-type",
-            self.content_identification_type.map(|c| c.as_str()),
-        );
-        q.opt(
-            "content-redaction-type",
-            self.content_redaction_type.map(|c| c.as_str()),
-        );
-        q.list("pii-entity-types", &self.pii_entity_types);
-        q.opt("language-model-name", self.language_model_name.as_deref());
-        q.flag("identify-language", self.identify_language);
-        q.list("language-options", &self.language_options);
-        q.opt("preferred-language", self.preferred_language.as_deref());
-        q.flag(
-            "identify-multiple-languages",
-            self.identify_multiple_languages,
-        );
-        q.list("vocabulary-names", &self.vocabulary_names);
-        q.list("vocabulary-filter-names", &self.vocabulary_filter_names);
-        q.opt(
-            "session-resume-window",
-            self.session_resume_window.map(|w| w.to_string()).as_deref(),
-        );
-        q.opt(
-            "transcript-format",
-            self.transcript_format.map(|f| f.as_str()),
-        );
-        q.0
+    request_methods!();
+
+    standard_and_call_analytics_setters!();
+
+    setters! {
+        /// `identify-multiple-languages`: detect several languages among `language-options`.
+        identify_multiple_languages(enabled: flag);
+        /// `show-speaker-label`: label speakers (diarization).
+        show_speaker_label(enabled: flag);
+        /// `enable-channel-identification`: transcribe each channel separately (needs
+        /// `number-of-channels`).
+        enable_channel_identification(enabled: flag);
+        /// `number-of-channels` (must be 2; needs `enable-channel-identification`).
+        number_of_channels(channels: u32);
+        /// `session-resume-window`, passed to the service as is.
+        session_resume_window(window: u32);
+        /// `transcript-format`.
+        transcript_format(format: TranscriptFormat);
     }
 }
 
@@ -554,17 +361,7 @@ impl StartStreamTranscription {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartMedicalStreamTranscription {
-    language_code: String,
-    media_encoding: MediaEncoding,
-    sample_rate: u32,
-    specialty: Specialty,
-    medical_type: MedicalType,
-    vocabulary_name: Option<String>,
-    show_speaker_label: bool,
-    session_id: Option<String>,
-    enable_channel_identification: bool,
-    number_of_channels: Option<u32>,
-    content_identification_type: Option<MedicalContentIdentificationType>,
+    params: Params,
 }
 
 impl StartMedicalStreamTranscription {
@@ -577,111 +374,33 @@ impl StartMedicalStreamTranscription {
         specialty: Specialty,
         medical_type: MedicalType,
     ) -> Self {
-        StartMedicalStreamTranscription {
-            language_code: language_code.into(),
-            media_encoding,
-            sample_rate,
-            specialty,
-            medical_type,
-            vocabulary_name: None,
-            show_speaker_label: false,
-            session_id: None,
-            enable_channel_identification: false,
-            number_of_channels: None,
-            content_identification_type: None,
-        }
-    }
-
-    /// `vocabulary-name`: a custom medical vocabulary.
-    pub fn vocabulary_name(mut self, name: impl Into<String>) -> Self {
-        self.vocabulary_name = Some(name.into());
-        self
-    }
-
-    /// `show-speaker-label`.
-    pub fn show_speaker_label(mut self, enabled: bool) -> Self {
-        self.show_speaker_label = enabled;
-        self
-    }
-
-    /// `session-id` (a UUID). When not set, the client generates a v4 UUID.
-    pub fn session_id(mut self, id: impl Into<String>) -> Self {
-        self.session_id = Some(id.into());
-        self
-    }
-
-    /// `enable-channel-identification` (needs `number-of-channels`).
-    pub fn enable_channel_identification(mut self, enabled: bool) -> Self {
-        self.enable_channel_identification = enabled;
-        self
-    }
-
-    /// `number-of-channels` (must be 2; needs `enable-channel-identification`).
-    pub fn number_of_channels(mut self, channels: u32) -> Self {
-        self.number_of_channels = Some(channels);
-        self
-    }
-
-    /// `content-identification-type`: label protected health information.
-    pub fn content_identification_type(mut self, kind: MedicalContentIdentificationType) -> Self {
-        self.content_identification_type = Some(kind);
-        self
-    }
-
-    /// The media encoding.
-    pub fn media_encoding(&self) -> MediaEncoding {
-        self.media_encoding
-    }
-
-    /// The sample rate in Hz.
-    pub fn sample_rate(&self) -> u32 {
-        self.sample_rate
-    }
-
-    /// The session id, if one was set.
-    pub fn get_session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        let mut params = Params::new(StreamKind::Medical, media_encoding, sample_rate);
+        params.language_code = Some(language_code.into());
+        params.specialty = Some(specialty);
+        params.medical_type = Some(medical_type);
+        StartMedicalStreamTranscription { params }
     }
 
     /// Checks every rule in the [module docs](self) that applies to medical transcription.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        check_sample_rate(
-            self.media_encoding,
-            self.sample_rate,
-            MIN_MEDICAL_SAMPLE_RATE,
-        )?;
-        check_language_code("language-code", &self.language_code)?;
-        if let Some(name) = &self.vocabulary_name {
-            check_name("vocabulary-name", name)?;
-        }
-        check_channels(self.enable_channel_identification, self.number_of_channels)?;
-        check_session_id(self.session_id.as_deref())
+        self.params.validate()
     }
 
-    /// The query parameters, in API order, as they will be sent (before signing).
-    pub fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q = Query::default();
-        q.push("language-code", self.language_code.clone());
-        q.push("sample-rate", self.sample_rate.to_string());
-        q.push("media-encoding", self.media_encoding.as_str().to_owned());
-        q.opt("vocabulary-name", self.vocabulary_name.as_deref());
-        q.push("specialty", self.specialty.as_str().to_owned());
-        q.push("type", self.medical_type.as_str().to_owned());
-        q.flag("show-speaker-label", self.show_speaker_label);
-        q.opt("session-id", self.session_id.as_deref());
-        q.flag(
-            "enable-channel-identification",
-            self.enable_channel_identification,
-        );
-        q.opt(
-            "number-of-channels",
-            self.number_of_channels.map(|n| n.to_string()).as_deref(),
-        );
-        q.opt(
-            "content-identification-type",
-            self.content_identification_type.map(|c| c.as_str()),
-        );
-        q.0
+    request_methods!();
+
+    setters! {
+        /// `vocabulary-name`: a custom medical vocabulary.
+        vocabulary_name(name: text);
+        /// `show-speaker-label`.
+        show_speaker_label(enabled: flag);
+        /// `session-id` (a UUID). When not set, the client generates a v4 UUID.
+        session_id(id: text);
+        /// `enable-channel-identification` (needs `number-of-channels`).
+        enable_channel_identification(enabled: flag);
+        /// `number-of-channels` (must be 2; needs `enable-channel-identification`).
+        number_of_channels(channels: u32);
+        /// `content-identification-type`: label protected health information.
+        content_identification_type(kind: wire MedicalContentIdentificationType);
     }
 }
 
@@ -707,24 +426,7 @@ impl StartMedicalStreamTranscription {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartCallAnalyticsStreamTranscription {
-    media_encoding: MediaEncoding,
-    sample_rate: u32,
-    language_code: Option<String>,
-    identify_language: bool,
-    language_options: Vec<String>,
-    preferred_language: Option<String>,
-    vocabulary_name: Option<String>,
-    vocabulary_names: Vec<String>,
-    vocabulary_filter_name: Option<String>,
-    vocabulary_filter_names: Vec<String>,
-    vocabulary_filter_method: Option<VocabularyFilterMethod>,
-    language_model_name: Option<String>,
-    enable_partial_results_stabilization: bool,
-    partial_results_stability: Option<PartialResultsStability>,
-    content_identification_type: Option<ContentIdentificationType>,
-    content_redaction_type: Option<ContentRedactionType>,
-    pii_entity_types: Vec<String>,
-    session_id: Option<String>,
+    params: Params,
     configuration: Option<ConfigurationEvent>,
 }
 
@@ -732,139 +434,24 @@ impl StartCallAnalyticsStreamTranscription {
     /// A Call Analytics request for audio in `media_encoding` at `sample_rate` Hz.
     pub fn new(media_encoding: MediaEncoding, sample_rate: u32) -> Self {
         StartCallAnalyticsStreamTranscription {
-            media_encoding,
-            sample_rate,
-            language_code: None,
-            identify_language: false,
-            language_options: Vec::new(),
-            preferred_language: None,
-            vocabulary_name: None,
-            vocabulary_names: Vec::new(),
-            vocabulary_filter_name: None,
-            vocabulary_filter_names: Vec::new(),
-            vocabulary_filter_method: None,
-            language_model_name: None,
-            enable_partial_results_stabilization: false,
-            partial_results_stability: None,
-            content_identification_type: None,
-            content_redaction_type: None,
-            pii_entity_types: Vec::new(),
-            session_id: None,
+            params: Params::new(StreamKind::CallAnalytics, media_encoding, sample_rate),
             configuration: None,
         }
     }
 
-    /// `language-code`, e.g. `en-US`.
-    pub fn language_code(mut self, code: impl Into<String>) -> Self {
-        self.language_code = Some(code.into());
-        self
+    /// Checks every rule in the [module docs](self) that applies to Call Analytics, and the
+    /// configuration event if there is one.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.params.validate()?;
+        if let Some(configuration) = &self.configuration {
+            configuration.validate()?;
+        }
+        Ok(())
     }
 
-    /// `identify-language` among `language-options`.
-    pub fn identify_language(mut self, enabled: bool) -> Self {
-        self.identify_language = enabled;
-        self
-    }
+    request_methods!();
 
-    /// `language-options` (at least two).
-    pub fn language_options<I, S>(mut self, codes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.language_options = strings(codes);
-        self
-    }
-
-    /// `preferred-language`, one of `language-options`.
-    pub fn preferred_language(mut self, code: impl Into<String>) -> Self {
-        self.preferred_language = Some(code.into());
-        self
-    }
-
-    /// `vocabulary-name` (without language identification).
-    pub fn vocabulary_name(mut self, name: impl Into<String>) -> Self {
-        self.vocabulary_name = Some(name.into());
-        self
-    }
-
-    /// `vocabulary-names` (with language identification).
-    pub fn vocabulary_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.vocabulary_names = strings(names);
-        self
-    }
-
-    /// `vocabulary-filter-name` (without language identification).
-    pub fn vocabulary_filter_name(mut self, name: impl Into<String>) -> Self {
-        self.vocabulary_filter_name = Some(name.into());
-        self
-    }
-
-    /// `vocabulary-filter-names` (with language identification).
-    pub fn vocabulary_filter_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.vocabulary_filter_names = strings(names);
-        self
-    }
-
-    /// `vocabulary-filter-method`.
-    pub fn vocabulary_filter_method(mut self, method: VocabularyFilterMethod) -> Self {
-        self.vocabulary_filter_method = Some(method);
-        self
-    }
-
-    /// `language-model-name`.
-    pub fn language_model_name(mut self, name: impl Into<String>) -> Self {
-        self.language_model_name = Some(name.into());
-        self
-    }
-
-    /// `enable-partial-results-stabilization`.
-    pub fn enable_partial_results_stabilization(mut self, enabled: bool) -> Self {
-        self.enable_partial_results_stabilization = enabled;
-        self
-    }
-
-    /// `partial-results-stability` (needs `enable-partial-results-stabilization`).
-    pub fn partial_results_stability(mut self, stability: PartialResultsStability) -> Self {
-        self.partial_results_stability = Some(stability);
-        self
-    }
-
-    /// `content-identification-type` (not with redaction).
-    pub fn content_identification_type(mut self, kind: ContentIdentificationType) -> Self {
-        self.content_identification_type = Some(kind);
-        self
-    }
-
-    /// `content-redaction-type` (not with identification).
-    pub fn content_redaction_type(mut self, kind: ContentRedactionType) -> Self {
-        self.content_redaction_type = Some(kind);
-        self
-    }
-
-    /// `pii-entity-types`.
-    pub fn pii_entity_types<I, S>(mut self, types: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.pii_entity_types = strings(types);
-        self
-    }
-
-    /// `session-id` (a UUID). When not set, the client generates a v4 UUID.
-    pub fn session_id(mut self, id: impl Into<String>) -> Self {
-        self.session_id = Some(id.into());
-        self
-    }
+    standard_and_call_analytics_setters!();
 
     /// The `ConfigurationEvent` to send first (channel roles, post-call analytics).
     pub fn configuration(mut self, configuration: ConfigurationEvent) -> Self {
@@ -875,101 +462,6 @@ impl StartCallAnalyticsStreamTranscription {
     /// The configuration event, if one was set.
     pub fn get_configuration(&self) -> Option<&ConfigurationEvent> {
         self.configuration.as_ref()
-    }
-
-    /// The media encoding.
-    pub fn media_encoding(&self) -> MediaEncoding {
-        self.media_encoding
-    }
-
-    /// The sample rate in Hz.
-    pub fn sample_rate(&self) -> u32 {
-        self.sample_rate
-    }
-
-    /// The session id, if one was set.
-    pub fn get_session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
-    }
-
-    /// Checks every rule in the [module docs](self) that applies to Call Analytics, and the
-    /// configuration event if there is one.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        check_sample_rate(self.media_encoding, self.sample_rate, MIN_SAMPLE_RATE)?;
-        check_languages(&Languages {
-            code: self.language_code.as_deref(),
-            identify: self.identify_language,
-            identify_param: "identify-language",
-            options: &self.language_options,
-            preferred: self.preferred_language.as_deref(),
-        })?;
-        check_vocabularies(&Vocabularies {
-            identify: self.identify_language,
-            name: self.vocabulary_name.as_deref(),
-            names: &self.vocabulary_names,
-            filter_name: self.vocabulary_filter_name.as_deref(),
-            filter_names: &self.vocabulary_filter_names,
-            filter_method: self.vocabulary_filter_method.is_some(),
-        })?;
-        if let Some(name) = &self.language_model_name {
-            check_name("language-model-name", name)?;
-        }
-        check_stability(
-            self.enable_partial_results_stabilization,
-            self.partial_results_stability.is_some(),
-        )?;
-        check_content(
-            self.content_identification_type.is_some(),
-            self.content_redaction_type.is_some(),
-            &self.pii_entity_types,
-        )?;
-        check_session_id(self.session_id.as_deref())?;
-        if let Some(configuration) = &self.configuration {
-            configuration.validate()?;
-        }
-        Ok(())
-    }
-
-    /// The query parameters, in API order, as they will be sent (before signing).
-    pub fn query(&self) -> Vec<(&'static str, String)> {
-        let mut q = Query::default();
-        q.opt("language-code", self.language_code.as_deref());
-        q.push("sample-rate", self.sample_rate.to_string());
-        q.push("media-encoding", self.media_encoding.as_str().to_owned());
-        q.opt("vocabulary-name", self.vocabulary_name.as_deref());
-        q.opt("session-id", self.session_id.as_deref());
-        q.opt(
-            "vocabulary-filter-name",
-            self.vocabulary_filter_name.as_deref(),
-        );
-        q.opt(
-            "vocabulary-filter-method",
-            self.vocabulary_filter_method.map(|m| m.as_str()),
-        );
-        q.opt("language-model-name", self.language_model_name.as_deref());
-        q.flag("identify-language", self.identify_language);
-        q.list("language-options", &self.language_options);
-        q.opt("preferred-language", self.preferred_language.as_deref());
-        q.list("vocabulary-names", &self.vocabulary_names);
-        q.list("vocabulary-filter-names", &self.vocabulary_filter_names);
-        q.flag(
-            "enable-partial-results-stabilization",
-            self.enable_partial_results_stabilization,
-        );
-        q.opt(
-            "partial-results-stability",
-            self.partial_results_stability.map(|s| s.as_str()),
-        );
-        q.opt(
-            "content-identification-type",
-            self.content_identification_type.map(|c| c.as_str()),
-        );
-        q.opt(
-            "content-redaction-type",
-            self.content_redaction_type.map(|c| c.as_str()),
-        );
-        q.list("pii-entity-types", &self.pii_entity_types);
-        q.0
     }
 }
 
@@ -1030,11 +522,7 @@ impl From<StartCallAnalyticsStreamTranscription> for StartRequest {
 impl StartRequest {
     /// Which operation this is.
     pub fn kind(&self) -> StreamKind {
-        match self {
-            StartRequest::Standard(_) => StreamKind::Standard,
-            StartRequest::Medical(_) => StreamKind::Medical,
-            StartRequest::CallAnalytics(_) => StreamKind::CallAnalytics,
-        }
+        self.params().kind
     }
 
     /// The WebSocket path.
@@ -1053,68 +541,37 @@ impl StartRequest {
 
     /// The query parameters as they will be sent (before signing).
     pub fn query(&self) -> Vec<(&'static str, String)> {
-        match self {
-            StartRequest::Standard(r) => r.query(),
-            StartRequest::Medical(r) => r.query(),
-            StartRequest::CallAnalytics(r) => r.query(),
-        }
+        self.params().query()
     }
 
     /// The session id, if one was set.
     pub fn session_id(&self) -> Option<&str> {
-        match self {
-            StartRequest::Standard(r) => r.get_session_id(),
-            StartRequest::Medical(r) => r.get_session_id(),
-            StartRequest::CallAnalytics(r) => r.get_session_id(),
-        }
+        self.params().session_id.as_deref()
     }
 
     /// The media encoding.
     pub fn media_encoding(&self) -> MediaEncoding {
-        match self {
-            StartRequest::Standard(r) => r.media_encoding(),
-            StartRequest::Medical(r) => r.media_encoding(),
-            StartRequest::CallAnalytics(r) => r.media_encoding(),
-        }
+        self.params().media_encoding
     }
 
     /// The sample rate in Hz.
     pub fn sample_rate(&self) -> u32 {
-        match self {
-            StartRequest::Standard(r) => r.sample_rate(),
-            StartRequest::Medical(r) => r.sample_rate(),
-            StartRequest::CallAnalytics(r) => r.sample_rate(),
-        }
+        self.params().sample_rate
     }
 
     /// Interleaved channels of the audio: `number-of-channels` when set, else 1.
     pub fn channels(&self) -> u32 {
-        let channels = match self {
-            StartRequest::Standard(r) => r.number_of_channels,
-            StartRequest::Medical(r) => r.number_of_channels,
-            StartRequest::CallAnalytics(_) => None,
-        };
-        channels.unwrap_or(1).max(1)
+        self.params().number_of_channels.unwrap_or(1).max(1)
     }
 
     /// Sets the session id when none was given (the client does this with a v4 UUID).
     pub(crate) fn ensure_session_id(&mut self, generate: impl FnOnce() -> String) -> &str {
-        let slot = match self {
-            StartRequest::Standard(r) => &mut r.session_id,
-            StartRequest::Medical(r) => &mut r.session_id,
-            StartRequest::CallAnalytics(r) => &mut r.session_id,
-        };
-        slot.get_or_insert_with(generate)
+        self.params_mut().session_id.get_or_insert_with(generate)
     }
 
     /// Replaces the session id (a reconnecting stream starts a new session).
     pub(crate) fn set_session_id(&mut self, id: String) {
-        let slot = match self {
-            StartRequest::Standard(r) => &mut r.session_id,
-            StartRequest::Medical(r) => &mut r.session_id,
-            StartRequest::CallAnalytics(r) => &mut r.session_id,
-        };
-        *slot = Some(id);
+        self.params_mut().session_id = Some(id);
     }
 
     /// The configuration event to send first, for Call Analytics.
@@ -1123,6 +580,230 @@ impl StartRequest {
             StartRequest::CallAnalytics(r) => r.configuration.as_ref(),
             _ => None,
         }
+    }
+
+    fn params(&self) -> &Params {
+        match self {
+            StartRequest::Standard(r) => &r.params,
+            StartRequest::Medical(r) => &r.params,
+            StartRequest::CallAnalytics(r) => &r.params,
+        }
+    }
+
+    fn params_mut(&mut self) -> &mut Params {
+        match self {
+            StartRequest::Standard(r) => &mut r.params,
+            StartRequest::Medical(r) => &mut r.params,
+            StartRequest::CallAnalytics(r) => &mut r.params,
+        }
+    }
+}
+
+/// The query parameters of a start request, for all three operations: one operation never
+/// sets the parameters it does not have, so they are never sent, and one set of rules
+/// validates them all.
+#[derive(Clone, Debug, PartialEq)]
+struct Params {
+    kind: StreamKind,
+    media_encoding: MediaEncoding,
+    sample_rate: u32,
+    specialty: Option<Specialty>,
+    medical_type: Option<MedicalType>,
+    language_code: Option<String>,
+    identify_language: bool,
+    identify_multiple_languages: bool,
+    language_options: Vec<String>,
+    preferred_language: Option<String>,
+    vocabulary_name: Option<String>,
+    vocabulary_names: Vec<String>,
+    vocabulary_filter_name: Option<String>,
+    vocabulary_filter_names: Vec<String>,
+    vocabulary_filter_method: Option<VocabularyFilterMethod>,
+    show_speaker_label: bool,
+    enable_channel_identification: bool,
+    number_of_channels: Option<u32>,
+    enable_partial_results_stabilization: bool,
+    partial_results_stability: Option<PartialResultsStability>,
+    /// As sent: `PII`, or `PHI` for medical transcription.
+    content_identification_type: Option<&'static str>,
+    content_redaction_type: Option<ContentRedactionType>,
+    pii_entity_types: Vec<String>,
+    language_model_name: Option<String>,
+    session_id: Option<String>,
+    session_resume_window: Option<u32>,
+    transcript_format: Option<TranscriptFormat>,
+}
+
+impl Params {
+    fn new(kind: StreamKind, media_encoding: MediaEncoding, sample_rate: u32) -> Params {
+        Params {
+            kind,
+            media_encoding,
+            sample_rate,
+            specialty: None,
+            medical_type: None,
+            language_code: None,
+            identify_language: false,
+            identify_multiple_languages: false,
+            language_options: Vec::new(),
+            preferred_language: None,
+            vocabulary_name: None,
+            vocabulary_names: Vec::new(),
+            vocabulary_filter_name: None,
+            vocabulary_filter_names: Vec::new(),
+            vocabulary_filter_method: None,
+            show_speaker_label: false,
+            enable_channel_identification: false,
+            number_of_channels: None,
+            enable_partial_results_stabilization: false,
+            partial_results_stability: None,
+            content_identification_type: None,
+            content_redaction_type: None,
+            pii_entity_types: Vec::new(),
+            language_model_name: None,
+            session_id: None,
+            session_resume_window: None,
+            transcript_format: None,
+        }
+    }
+
+    /// Checks every rule in the module docs. A parameter the operation does not have is unset,
+    /// so its rules pass.
+    fn validate(&self) -> Result<(), ValidationError> {
+        let min_sample_rate = match self.kind {
+            StreamKind::Medical => MIN_MEDICAL_SAMPLE_RATE,
+            _ => MIN_SAMPLE_RATE,
+        };
+        check_sample_rate(self.media_encoding, self.sample_rate, min_sample_rate)?;
+        let identify = self.identify_language || self.identify_multiple_languages;
+        if self.identify_language && self.identify_multiple_languages {
+            return Err(ValidationError::new(
+                "identify-multiple-languages",
+                "cannot be combined with identify-language; set only one of them",
+            ));
+        }
+        check_languages(&Languages {
+            code: self.language_code.as_deref(),
+            identify,
+            identify_param: if self.identify_multiple_languages {
+                "identify-multiple-languages"
+            } else {
+                "identify-language"
+            },
+            options: &self.language_options,
+            preferred: self.preferred_language.as_deref(),
+        })?;
+        check_vocabularies(&Vocabularies {
+            identify,
+            name: self.vocabulary_name.as_deref(),
+            names: &self.vocabulary_names,
+            filter_name: self.vocabulary_filter_name.as_deref(),
+            filter_names: &self.vocabulary_filter_names,
+            filter_method: self.vocabulary_filter_method.is_some(),
+        })?;
+        if let Some(name) = &self.language_model_name {
+            check_name("language-model-name", name)?;
+        }
+        check_channels(self.enable_channel_identification, self.number_of_channels)?;
+        check_stability(
+            self.enable_partial_results_stabilization,
+            self.partial_results_stability.is_some(),
+        )?;
+        check_content(
+            self.content_identification_type.is_some(),
+            self.content_redaction_type.is_some(),
+            &self.pii_entity_types,
+        )?;
+        check_session_id(self.session_id.as_deref())?;
+        if self.session_resume_window == Some(0) {
+            return Err(ValidationError::new(
+                "session-resume-window",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parameters in the order of the operation's API reference. The three orders agree
+    /// except that medical lists `session-id` after `show-speaker-label`, and Call Analytics
+    /// lists the language model and identification before stabilization and content redaction
+    /// where standard transcription lists them after.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Query::default();
+        q.opt("language-code", self.language_code.as_deref());
+        q.push("sample-rate", self.sample_rate.to_string());
+        q.push("media-encoding", self.media_encoding.as_str().to_owned());
+        q.opt("vocabulary-name", self.vocabulary_name.as_deref());
+        q.opt("specialty", self.specialty.map(|s| s.as_str()));
+        q.opt("type", self.medical_type.map(|t| t.as_str()));
+        if self.kind != StreamKind::Medical {
+            q.opt("session-id", self.session_id.as_deref());
+        }
+        q.opt(
+            "vocabulary-filter-name",
+            self.vocabulary_filter_name.as_deref(),
+        );
+        q.opt(
+            "vocabulary-filter-method",
+            self.vocabulary_filter_method.map(|m| m.as_str()),
+        );
+        if self.kind == StreamKind::CallAnalytics {
+            self.language_model_and_identification(&mut q);
+        }
+        q.flag("show-speaker-label", self.show_speaker_label);
+        if self.kind == StreamKind::Medical {
+            q.opt("session-id", self.session_id.as_deref());
+        }
+        q.flag(
+            "enable-channel-identification",
+            self.enable_channel_identification,
+        );
+        q.opt(
+            "number-of-channels",
+            self.number_of_channels.map(|n| n.to_string()).as_deref(),
+        );
+        q.flag(
+            "enable-partial-results-stabilization",
+            self.enable_partial_results_stabilization,
+        );
+        q.opt(
+            "partial-results-stability",
+            self.partial_results_stability.map(|s| s.as_str()),
+        );
+        q.opt(
+            "content-identification-type",
+            self.content_identification_type,
+        );
+        q.opt(
+            "content-redaction-type",
+            self.content_redaction_type.map(|c| c.as_str()),
+        );
+        q.list("pii-entity-types", &self.pii_entity_types);
+        if self.kind == StreamKind::Standard {
+            self.language_model_and_identification(&mut q);
+        }
+        q.opt(
+            "session-resume-window",
+            self.session_resume_window.map(|w| w.to_string()).as_deref(),
+        );
+        q.opt(
+            "transcript-format",
+            self.transcript_format.map(|f| f.as_str()),
+        );
+        q.0
+    }
+
+    fn language_model_and_identification(&self, q: &mut Query) {
+        q.opt("language-model-name", self.language_model_name.as_deref());
+        q.flag("identify-language", self.identify_language);
+        q.list("language-options", &self.language_options);
+        q.opt("preferred-language", self.preferred_language.as_deref());
+        q.flag(
+            "identify-multiple-languages",
+            self.identify_multiple_languages,
+        );
+        q.list("vocabulary-names", &self.vocabulary_names);
+        q.list("vocabulary-filter-names", &self.vocabulary_filter_names);
     }
 }
 
@@ -1745,26 +1426,25 @@ mod tests {
 
     #[test]
     fn vocabulary_name_must_be_a_valid_name() {
-        refused(
-            standard().vocabulary_name("bad name").validate(),
-            "vocabulary-name",
-            "0-9",
-        );
-        refused(
-            standard().vocabulary_name("").validate(),
-            "vocabulary-name",
-            "1 to 200",
-        );
-        refused(
-            standard().vocabulary_name("x".repeat(201)).validate(),
-            "vocabulary-name",
-            "1 to 200",
-        );
-        refused(
-            medical().vocabulary_name("a/b").validate(),
-            "vocabulary-name",
-            "0-9",
-        );
+        let too_long = "x".repeat(201);
+        let names = [
+            ("bad name", "0-9"),
+            ("a/b", "0-9"),
+            ("", "1 to 200"),
+            (too_long.as_str(), "1 to 200"),
+        ];
+        for (name, reason) in names {
+            refused(
+                standard().vocabulary_name(name).validate(),
+                "vocabulary-name",
+                reason,
+            );
+            refused(
+                medical().vocabulary_name(name).validate(),
+                "vocabulary-name",
+                reason,
+            );
+        }
     }
 
     #[test]
@@ -1840,16 +1520,19 @@ mod tests {
 
     #[test]
     fn language_model_name_must_be_a_valid_name() {
-        refused(
-            standard().language_model_name("lm?").validate(),
-            "language-model-name",
-            "0-9",
-        );
-        refused(
-            call_analytics().language_model_name("").validate(),
-            "language-model-name",
-            "1 to 200",
-        );
+        for (name, reason) in [("lm?", "0-9"), ("", "1 to 200")] {
+            let field = "language-model-name";
+            refused(
+                standard().language_model_name(name).validate(),
+                field,
+                reason,
+            );
+            refused(
+                call_analytics().language_model_name(name).validate(),
+                field,
+                reason,
+            );
+        }
     }
 
     // --- channels, stabilization, content ----------------------------------------------
@@ -1916,22 +1599,23 @@ mod tests {
 
     #[test]
     fn content_identification_and_redaction_are_exclusive() {
-        let request = standard()
-            .content_identification_type(ContentIdentificationType::Pii)
-            .content_redaction_type(ContentRedactionType::Pii);
-        refused(
-            request.validate(),
-            "content-redaction-type",
-            "content-identification-type",
-        );
-        let request = call_analytics()
-            .content_identification_type(ContentIdentificationType::Pii)
-            .content_redaction_type(ContentRedactionType::Pii);
-        refused(
-            request.validate(),
-            "content-redaction-type",
-            "content-identification-type",
-        );
+        let requests: [StartRequest; 2] = [
+            standard()
+                .content_identification_type(ContentIdentificationType::Pii)
+                .content_redaction_type(ContentRedactionType::Pii)
+                .into(),
+            call_analytics()
+                .content_identification_type(ContentIdentificationType::Pii)
+                .content_redaction_type(ContentRedactionType::Pii)
+                .into(),
+        ];
+        for request in requests {
+            refused(
+                request.validate(),
+                "content-redaction-type",
+                "content-identification-type",
+            );
+        }
     }
 
     #[test]
@@ -2013,46 +1697,140 @@ mod tests {
 
     // --- query strings -----------------------------------------------------------------
 
+    /// The query as the URL carries it (before percent-encoding).
+    fn wire(query: Vec<(&'static str, String)>) -> String {
+        let pairs: Vec<String> = query
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        pairs.join("&")
+    }
+
     #[test]
     fn standard_query_uses_wire_names_and_forms() {
-        let q = identify()
+        let request = identify()
             .preferred_language("en-US")
             .enable_partial_results_stabilization(true)
             .partial_results_stability(PartialResultsStability::High)
             .show_speaker_label(false)
+            .session_id(UUID);
+        assert_eq!(
+            wire(request.query()),
+            format!(
+                "sample-rate=16000&media-encoding=pcm&session-id={UUID}\
+                 &enable-partial-results-stabilization=true&partial-results-stability=high\
+                 &identify-language=true&language-options=en-US,es-US&preferred-language=en-US"
+            )
+        );
+    }
+
+    #[test]
+    fn every_parameter_is_sent_in_api_order() {
+        // Set in no particular order; sent in the order of each operation's API reference.
+        let standard: StartRequest = StartStreamTranscription::new(MediaEncoding::Flac, 44_100)
+            .transcript_format(TranscriptFormat::Written)
+            .session_resume_window(30)
+            .vocabulary_filter_names(["f1", "f2"])
+            .vocabulary_names(["v1", "v2"])
+            .identify_multiple_languages(true)
+            .preferred_language("en-US")
+            .language_options(["en-US", "es-US"])
+            .identify_language(true)
+            .language_model_name("lm")
+            .pii_entity_types(["NAME", "SSN"])
+            .content_redaction_type(ContentRedactionType::Pii)
+            .content_identification_type(ContentIdentificationType::Pii)
+            .partial_results_stability(PartialResultsStability::Low)
+            .enable_partial_results_stabilization(true)
+            .number_of_channels(2)
+            .enable_channel_identification(true)
+            .show_speaker_label(true)
+            .vocabulary_filter_method(VocabularyFilterMethod::Mask)
+            .vocabulary_filter_name("f")
             .session_id(UUID)
-            .query();
-        let expected: Vec<(&str, String)> = vec![
-            ("sample-rate", "16000".into()),
-            ("media-encoding", "pcm".into()),
-            ("session-id", UUID.into()),
-            ("enable-partial-results-stabilization", "true".into()),
-            ("partial-results-stability", "high".into()),
-            ("identify-language", "true".into()),
-            ("language-options", "en-US,es-US".into()),
-            ("preferred-language", "en-US".into()),
+            .vocabulary_name("v")
+            .language_code("en-US")
+            .into();
+        let medical: StartRequest = medical()
+            .vocabulary_name("v")
+            .show_speaker_label(true)
+            .session_id(UUID)
+            .content_identification_type(MedicalContentIdentificationType::Phi)
+            .enable_channel_identification(true)
+            .number_of_channels(2)
+            .into();
+        let call_analytics: StartRequest =
+            StartCallAnalyticsStreamTranscription::new(MediaEncoding::Pcm, 8_000)
+                .partial_results_stability(PartialResultsStability::Medium)
+                .vocabulary_name("v")
+                .preferred_language("en-US")
+                .identify_language(true)
+                .session_id(UUID)
+                .vocabulary_filter_method(VocabularyFilterMethod::Tag)
+                .enable_partial_results_stabilization(true)
+                .vocabulary_filter_names(["f1", "f2"])
+                .vocabulary_filter_name("f")
+                .language_options(["en-US", "es-US"])
+                .content_redaction_type(ContentRedactionType::Pii)
+                .pii_entity_types(["ALL"])
+                .language_code("en-US")
+                .vocabulary_names(["v1", "v2"])
+                .content_identification_type(ContentIdentificationType::Pii)
+                .language_model_name("lm")
+                .into();
+        let expected = [
+            (
+                standard,
+                format!(
+                    "language-code=en-US&sample-rate=44100&media-encoding=flac&vocabulary-name=v\
+                     &session-id={UUID}&vocabulary-filter-name=f&vocabulary-filter-method=mask\
+                     &show-speaker-label=true&enable-channel-identification=true\
+                     &number-of-channels=2&enable-partial-results-stabilization=true\
+                     &partial-results-stability=low&content-identification-type=PII\
+                     &content-redaction-type=PII&pii-entity-types=NAME,SSN&language-model-name=lm\
+                     &identify-language=true&language-options=en-US,es-US&preferred-language=en-US\
+                     &identify-multiple-languages=true&vocabulary-names=v1,v2\
+                     &vocabulary-filter-names=f1,f2&session-resume-window=30&transcript-format=written"
+                ),
+            ),
+            (
+                medical,
+                format!(
+                    "language-code=en-US&sample-rate=16000&media-encoding=pcm&vocabulary-name=v\
+                     &specialty=PRIMARYCARE&type=CONVERSATION&show-speaker-label=true\
+                     &session-id={UUID}&enable-channel-identification=true&number-of-channels=2\
+                     &content-identification-type=PHI"
+                ),
+            ),
+            (
+                call_analytics,
+                format!(
+                    "language-code=en-US&sample-rate=8000&media-encoding=pcm&vocabulary-name=v\
+                     &session-id={UUID}&vocabulary-filter-name=f&vocabulary-filter-method=tag\
+                     &language-model-name=lm&identify-language=true&language-options=en-US,es-US\
+                     &preferred-language=en-US&vocabulary-names=v1,v2&vocabulary-filter-names=f1,f2\
+                     &enable-partial-results-stabilization=true&partial-results-stability=medium\
+                     &content-identification-type=PII&content-redaction-type=PII&pii-entity-types=ALL"
+                ),
+            ),
         ];
-        assert_eq!(q, expected);
+        for (request, query) in expected {
+            assert_eq!(wire(request.query()), query, "{:?}", request.kind());
+        }
     }
 
     #[test]
     fn medical_query_has_specialty_and_type() {
-        let q = medical()
+        let request = medical()
             .content_identification_type(MedicalContentIdentificationType::Phi)
             .enable_channel_identification(true)
-            .number_of_channels(2)
-            .query();
-        let expected: Vec<(&str, String)> = vec![
-            ("language-code", "en-US".into()),
-            ("sample-rate", "16000".into()),
-            ("media-encoding", "pcm".into()),
-            ("specialty", "PRIMARYCARE".into()),
-            ("type", "CONVERSATION".into()),
-            ("enable-channel-identification", "true".into()),
-            ("number-of-channels", "2".into()),
-            ("content-identification-type", "PHI".into()),
-        ];
-        assert_eq!(q, expected);
+            .number_of_channels(2);
+        assert_eq!(
+            wire(request.query()),
+            "language-code=en-US&sample-rate=16000&media-encoding=pcm&specialty=PRIMARYCARE\
+             &type=CONVERSATION&enable-channel-identification=true&number-of-channels=2\
+             &content-identification-type=PHI"
+        );
     }
 
     #[test]
