@@ -723,9 +723,8 @@ async fn stream_audio(
         frames: 0,
         events: 0,
     };
-    // The reader ends with the stream: `Ok(events)` after a normal end, `Err` on an error or
-    // when the server closed before the audio was all sent (the sender then stops too).
-    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // The reader ends with the stream: `Ok` after a normal end, `Err` on an error. If the
+    // server ends the stream early, the session stops and the sender's next send fails.
     let reader = tokio::spawn(async move {
         let mut events = 0u64;
         let outcome = loop {
@@ -735,7 +734,6 @@ async fn stream_audio(
                 None => break Ok(()),
             }
         };
-        drop(stop_tx);
         (outcome, events)
     });
     let frame_len = Duration::from_millis(shared.args.frame_ms);
@@ -745,27 +743,16 @@ async fn stream_audio(
     let fast = shared.args.fast;
     let mut timer = std::pin::pin!(tokio::time::sleep_until(start));
     let mut buf = BytesMut::new();
-    let mut reader_stopped = false;
     while result.frames < shared.frames_per_session {
+        let due = start_micros + result.frames * frame_micros;
         let chunk = if fast {
             // Unpaced: the queue's backpressure is the only brake.
             shared.pattern.slice(..shared.frame_bytes)
         } else {
-            tokio::select! {
-                biased;
-                _ = &mut stop_rx => { reader_stopped = true; break; }
-                () = &mut timer => {}
-            }
-            let due = start_micros + result.frames * frame_micros;
+            timer.as_mut().await;
             frame(shared, &mut buf, due)
         };
-        let due = start_micros + result.frames * frame_micros;
-        let sent = tokio::select! {
-            biased;
-            _ = &mut stop_rx, if fast => { reader_stopped = true; break; }
-            sent = sender.send(chunk) => sent,
-        };
-        if let Err(e) = sent {
+        if let Err(e) = sender.send(chunk).await {
             result.error = Some(format!("send: {e}"));
             break;
         }
@@ -780,7 +767,7 @@ async fn stream_audio(
         result.frames += 1;
         shared.frames_sent.fetch_add(1, Ordering::Relaxed);
     }
-    if result.error.is_none() && !reader_stopped {
+    if result.error.is_none() {
         if let Err(e) = sender.finish().await {
             result.error = Some(format!("finish: {e}"));
         }
@@ -789,11 +776,8 @@ async fn stream_audio(
         Ok(Ok((outcome, events))) => {
             result.events = events;
             if let Err(e) = outcome {
-                result.error.get_or_insert(e);
-            } else if reader_stopped {
-                result
-                    .error
-                    .get_or_insert_with(|| "the server closed mid-stream".into());
+                // The reader's error says why a send failed, if one did.
+                result.error = Some(e);
             }
         }
         Ok(Err(e)) => {
