@@ -63,8 +63,10 @@ macro_rules! open_enum {
     };
 }
 
+mod client;
 mod error;
 pub mod pacing;
+mod stream;
 
 #[cfg(feature = "liveness")]
 pub mod liveness;

@@ -122,18 +122,15 @@ pub mod request;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::proto::clock::Clock;
-use crate::services::{check_region, dns_suffix, endpoint_url, ValidationError};
-use crate::transport::{
-    ConnectRequest, Connector, ErrorKind, FrameSigning, OffsetLearned, Session, SessionConfig,
-    SessionSink, SessionStats, SessionStream,
-};
+use crate::services::client::{service_client, Service};
+use crate::services::stream::{self, duplex_methods, session_accessors, Incoming, Outgoing};
+use crate::services::ValidationError;
+use crate::transport::{FrameSigning, Session, SessionConfig, SessionSink};
 use model::epoch_millis;
 
 pub use error::LivenessError;
@@ -153,106 +150,49 @@ pub const SIGNING_NAME: &str = "rekognition";
 /// The WebSocket close code for a normal end, sent after the `DisconnectionEvent`.
 pub const NORMAL_CLOSE: u16 = 1000;
 
-/// Starts Face Liveness sessions. Cheap to clone.
-///
-/// ```
-/// use sigv4_ws::services::liveness::{LivenessClient, StartFaceLivenessSession, DEFAULT_CHALLENGE_VERSIONS};
-///
-/// let client = LivenessClient::new("eu-west-1");
-/// let request = StartFaceLivenessSession::new("3f3b1f8a-5d9f-4e43-a9a3-0a4e3f1f6a11", 640, 480, DEFAULT_CHALLENGE_VERSIONS);
-/// let url = client.endpoint_url(&request)?;
-/// assert_eq!(url.host_str(), Some("streaming-rekognition.eu-west-1.amazonaws.com"));
-/// assert_eq!(url.path(), "/start-face-liveness-session-websocket");
-/// # Ok::<(), sigv4_ws::services::ValidationError>(())
-/// ```
-#[derive(Clone)]
-pub struct LivenessClient {
-    region: String,
-    credentials: Option<SharedCredentialsProvider>,
-    clock: Clock,
-    endpoint: Option<Url>,
-    fips: bool,
-    config: SessionConfig,
+const SERVICE: Service = Service {
+    host: "streaming-rekognition",
+    port: None,
+    signing_name: SIGNING_NAME,
+};
+
+service_client! {
+    /// Starts Face Liveness sessions. Cheap to clone.
+    ///
+    /// ```
+    /// use sigv4_ws::services::liveness::{LivenessClient, StartFaceLivenessSession, DEFAULT_CHALLENGE_VERSIONS};
+    ///
+    /// let client = LivenessClient::new("eu-west-1");
+    /// let request = StartFaceLivenessSession::new("3f3b1f8a-5d9f-4e43-a9a3-0a4e3f1f6a11", 640, 480, DEFAULT_CHALLENGE_VERSIONS);
+    /// let url = client.endpoint_url(&request)?;
+    /// assert_eq!(url.host_str(), Some("streaming-rekognition.eu-west-1.amazonaws.com"));
+    /// assert_eq!(url.path(), "/start-face-liveness-session-websocket");
+    /// # Ok::<(), sigv4_ws::services::ValidationError>(())
+    /// ```
+    pub struct LivenessClient {
+        service: SERVICE,
+        /// A client for `region` with a system clock, the regional endpoint and the default
+        /// [`SessionConfig`] with signed frames.
+        new: FrameSigning::Signed,
+        /// The clock for the URL, every frame's signature and the `TimestampMillis` of video.
+        clock,
+        connection: "session",
+        fips_host: "streaming-rekognition-fips",
+    }
 }
 
 impl LivenessClient {
-    /// A client for `region` with a system clock, the regional endpoint and the default
-    /// [`SessionConfig`] with signed frames.
-    pub fn new(region: impl Into<String>) -> Self {
-        LivenessClient {
-            region: region.into(),
-            credentials: None,
-            clock: Clock::system(),
-            endpoint: None,
-            fips: false,
-            config: SessionConfig::default().frame_signing(FrameSigning::Signed),
-        }
-    }
-
-    /// The credentials provider. Credentials are resolved when a session starts and pinned.
-    pub fn credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.credentials = Some(SharedCredentialsProvider::new(provider));
-        self
-    }
-
-    /// The clock for the URL, every frame's signature and the `TimestampMillis` of video.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// A custom endpoint (proxy, local emulator); the service path is appended to its path.
-    pub fn endpoint(mut self, url: Url) -> Self {
-        self.endpoint = Some(url);
-        self
-    }
-
-    /// Uses the FIPS endpoint (ignored with a custom endpoint).
-    pub fn fips(mut self, enabled: bool) -> Self {
-        self.fips = enabled;
-        self
-    }
-
     /// Session configuration. Its frame signing is always set to [`FrameSigning::Signed`],
     /// which Face Liveness requires.
     pub fn session_config(mut self, config: SessionConfig) -> Self {
-        self.config = config.frame_signing(FrameSigning::Signed);
+        self.core.config = config.frame_signing(FrameSigning::Signed);
         self
-    }
-
-    /// The region.
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    /// The clock.
-    pub fn get_clock(&self) -> &Clock {
-        &self.clock
     }
 
     /// The unsigned URL a request connects to, after validating the request.
     pub fn endpoint_url(&self, request: &StartFaceLivenessSession) -> Result<Url, ValidationError> {
         request.validate()?;
-        check_region(&self.region)?;
-        let base = match &self.endpoint {
-            Some(url) => url.clone(),
-            None => {
-                let prefix = if self.fips {
-                    "streaming-rekognition-fips"
-                } else {
-                    "streaming-rekognition"
-                };
-                Url::parse(&format!(
-                    "wss://{prefix}.{}.{}",
-                    self.region,
-                    dns_suffix(&self.region)
-                ))
-                .map_err(|e| {
-                    ValidationError::new("region", format!("cannot form the endpoint host: {e}"))
-                })?
-            }
-        };
-        endpoint_url(&base, PATH, &request.query())
+        self.core.url(PATH, &request.query())
     }
 
     /// Validates `request` and connects.
@@ -261,31 +201,13 @@ impl LivenessClient {
         request: StartFaceLivenessSession,
     ) -> Result<LivenessStream, LivenessError> {
         let url = self.endpoint_url(&request)?;
-        let mut connect =
-            ConnectRequest::new(url, self.region.clone(), SIGNING_NAME).clock(self.clock.clone());
-        if let Some(provider) = &self.credentials {
-            connect = connect.credentials(provider.clone());
-        }
-        let config = self.config.clone().frame_signing(FrameSigning::Signed);
-        let session = Connector::new(config).connect(connect).await?;
+        // Frames are signed: `new` and `session_config` see to it.
+        let session = self.core.connect(url).await?;
         tracing::debug!(session_id = %request.session_id(), "face liveness session started");
         Ok(LivenessStream::new(
             session,
             request.session_id().to_owned(),
         ))
-    }
-}
-
-impl fmt::Debug for LivenessClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LivenessClient")
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint.as_ref().map(Url::as_str))
-            .field("fips", &self.fips)
-            .field("has_credentials", &self.credentials.is_some())
-            .field("clock", &self.clock)
-            .field("config", &self.config)
-            .finish()
     }
 }
 
@@ -299,29 +221,30 @@ pub struct LivenessStream {
 
 impl LivenessStream {
     fn new(session: Session, session_id: String) -> Self {
-        let clock = session.clock().clone();
-        let (sink, stream) = session.split();
+        let closed = "the session was already finished; start a new session to send more";
+        let (sink, state, incoming) =
+            stream::split(session, session_id, closed, LivenessEvent::from_message);
+        // The receiver closes the connection when the server says it is done.
         let sink = Arc::new(Mutex::new(sink));
         LivenessStream {
             sender: LivenessSender {
                 sink: sink.clone(),
-                clock,
-                session_id: session_id.clone(),
-                finished: false,
+                state,
                 video_bytes: 0,
             },
-            receiver: LivenessReceiver {
-                stream,
-                sink,
-                session_id,
-                ended: false,
-            },
+            receiver: LivenessReceiver { incoming, sink },
         }
     }
 
     /// Sends a chunk of video stamped with the session clock (see [`LivenessSender::send_video`]).
     pub async fn send_video(&mut self, chunk: impl Into<Bytes>) -> Result<(), LivenessError> {
         self.sender.send_video(chunk).await
+    }
+
+    /// The session clock's time in epoch milliseconds (skew-corrected): use it for the
+    /// timestamps of a [`ClientChallenge`].
+    pub fn now_millis(&self) -> i64 {
+        self.sender.now_millis()
     }
 
     /// Sends the client's challenge record (see [`LivenessSender::send_client_information`]).
@@ -332,54 +255,22 @@ impl LivenessStream {
         self.sender.send_client_information(challenge).await
     }
 
-    /// Ends the video (see [`LivenessSender::finish`]).
-    pub async fn finish(&mut self) -> Result<(), LivenessError> {
-        self.sender.finish().await
-    }
+    duplex_methods!(
+        LivenessSender,
+        LivenessReceiver,
+        LivenessEvent,
+        LivenessError
+    );
 
-    /// The next event (see [`LivenessReceiver::next_event`]).
-    pub async fn next_event(&mut self) -> Option<Result<LivenessEvent, LivenessError>> {
-        self.receiver.next_event().await
-    }
+    session_accessors!(sender: session_id, clock);
 
-    /// Splits into a sending and a receiving half.
-    pub fn split(self) -> (LivenessSender, LivenessReceiver) {
-        (self.sender, self.receiver)
-    }
-
-    /// The session id.
-    pub fn session_id(&self) -> &str {
-        &self.sender.session_id
-    }
-
-    /// The session clock's time in epoch milliseconds (skew-corrected): use it for the
-    /// timestamps of a [`ClientChallenge`].
-    pub fn now_millis(&self) -> i64 {
-        self.sender.now_millis()
-    }
-
-    /// Counters of the underlying session.
-    pub fn stats(&self) -> SessionStats {
-        self.receiver.stats()
-    }
-
-    /// Clock corrections made while connecting or streaming.
-    pub fn offsets_learned(&self) -> Vec<OffsetLearned> {
-        self.receiver.offsets_learned()
-    }
-
-    /// The session's (skew-corrected) clock.
-    pub fn clock(&self) -> &Clock {
-        &self.sender.clock
-    }
+    session_accessors!(receiver: stats, offsets_learned);
 }
 
 /// The sending half of a [`LivenessStream`].
 pub struct LivenessSender {
     sink: Arc<Mutex<SessionSink>>,
-    clock: Clock,
-    session_id: String,
-    finished: bool,
+    state: Outgoing,
     video_bytes: u64,
 }
 
@@ -387,7 +278,7 @@ impl LivenessSender {
     /// Sends `chunk` as a `VideoEvent` stamped with the session clock's (skew-corrected) time.
     /// An empty chunk is refused: it is the end marker; use [`finish`](Self::finish).
     pub async fn send_video(&mut self, chunk: impl Into<Bytes>) -> Result<(), LivenessError> {
-        let event = VideoEvent::now(chunk, &self.clock);
+        let event = VideoEvent::now(chunk, self.state.clock());
         self.send_video_event(event).await
     }
 
@@ -411,7 +302,7 @@ impl LivenessSender {
             .into());
         }
         event.validate()?;
-        self.check_open()?;
+        self.state.check_open()?;
         let len = event.video_chunk.len() as u64;
         self.sink.lock().await.send(event.to_message()).await?;
         self.video_bytes += len;
@@ -424,7 +315,7 @@ impl LivenessSender {
         challenge: ClientChallenge,
     ) -> Result<(), LivenessError> {
         let message = ClientSessionInformationEvent::new(challenge).to_message()?;
-        self.check_open()?;
+        self.state.check_open()?;
         self.sink.lock().await.send(message).await?;
         Ok(())
     }
@@ -432,11 +323,10 @@ impl LivenessSender {
     /// Ends the video: a `VideoEvent` with an empty `VideoChunk`, then the signed empty end
     /// frame. The server then answers with a `DisconnectionEvent`. Calling it again does nothing.
     pub async fn finish(&mut self) -> Result<(), LivenessError> {
-        if self.finished {
+        if !self.state.end() {
             return Ok(());
         }
-        self.finished = true;
-        let end_marker = VideoEvent::now(Bytes::new(), &self.clock);
+        let end_marker = VideoEvent::now(Bytes::new(), self.state.clock());
         let mut sink = self.sink.lock().await;
         sink.send(end_marker.to_message()).await?;
         sink.end().await?;
@@ -446,14 +336,14 @@ impl LivenessSender {
     /// Closes the connection at once with a WebSocket close `code` (1000 normal; Amplify uses
     /// 4000–4007 for client-side failures).
     pub async fn disconnect(&mut self, code: u16) -> Result<(), LivenessError> {
-        self.finished = true;
+        self.state.end();
         self.sink.lock().await.disconnect(code).await?;
         Ok(())
     }
 
     /// The session clock's time in epoch milliseconds (skew-corrected).
     pub fn now_millis(&self) -> i64 {
-        epoch_millis(&self.clock)
+        epoch_millis(self.state.clock())
     }
 
     /// Bytes of video sent so far (the service accepts at most 10 MB per session).
@@ -461,37 +351,14 @@ impl LivenessSender {
         self.video_bytes
     }
 
-    /// Whether [`finish`](Self::finish) (or [`disconnect`](Self::disconnect)) was called.
-    pub fn is_finished(&self) -> bool {
-        self.finished
-    }
-
-    /// The session id.
-    pub fn session_id(&self) -> &str {
-        &self.session_id
-    }
-
-    /// The session's (skew-corrected) clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    fn check_open(&self) -> Result<(), LivenessError> {
-        if self.finished {
-            return Err(LivenessError::Transport(crate::transport::Error::new(
-                ErrorKind::Closed,
-                "the session was already finished; start a new session to send more",
-            )));
-        }
-        Ok(())
-    }
+    session_accessors!(state: is_finished, session_id, clock);
 }
 
 impl fmt::Debug for LivenessSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LivenessSender")
-            .field("session_id", &self.session_id)
-            .field("finished", &self.finished)
+            .field("session_id", &self.session_id())
+            .field("finished", &self.is_finished())
             .field("video_bytes", &self.video_bytes)
             .finish_non_exhaustive()
     }
@@ -499,10 +366,8 @@ impl fmt::Debug for LivenessSender {
 
 /// The receiving half of a [`LivenessStream`].
 pub struct LivenessReceiver {
-    stream: SessionStream,
+    incoming: Incoming<LivenessEvent, LivenessError>,
     sink: Arc<Mutex<SessionSink>>,
-    session_id: String,
-    ended: bool,
 }
 
 impl LivenessReceiver {
@@ -511,20 +376,7 @@ impl LivenessReceiver {
     /// if the end of the stream was already sent, the transport closes it instead once the
     /// server closes or `final_results_timeout` passes.
     pub async fn next_event(&mut self) -> Option<Result<LivenessEvent, LivenessError>> {
-        if self.ended {
-            return None;
-        }
-        let item = match self.stream.next().await {
-            None => {
-                self.ended = true;
-                return None;
-            }
-            Some(item) => item,
-        };
-        let event = match item {
-            Ok(message) => LivenessEvent::from_message(&message).map_err(LivenessError::from),
-            Err(error) => Err(error.into()),
-        };
+        let event = self.incoming.next().await?;
         if let Ok(LivenessEvent::Disconnection(_)) = &event {
             if let Err(e) = self.sink.lock().await.disconnect(NORMAL_CLOSE).await {
                 tracing::debug!(error = %e, "could not send the close after DisconnectionEvent (stream already ended)");
@@ -533,28 +385,13 @@ impl LivenessReceiver {
         Some(event)
     }
 
-    /// The session id.
-    pub fn session_id(&self) -> &str {
-        &self.session_id
-    }
-
-    /// Counters of the underlying session.
-    pub fn stats(&self) -> SessionStats {
-        self.stream.stats()
-    }
-
-    /// Clock corrections made while connecting or streaming.
-    pub fn offsets_learned(&self) -> Vec<OffsetLearned> {
-        self.stream.offsets_learned()
-    }
+    session_accessors!(incoming: session_id, stats, offsets_learned);
 }
 
 impl fmt::Debug for LivenessReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LivenessReceiver")
-            .field("session_id", &self.session_id)
-            .field("ended", &self.ended)
-            .field("stats", &self.stats())
+        self.incoming
+            .debug_struct(f, "LivenessReceiver")
             .finish_non_exhaustive()
     }
 }
@@ -566,7 +403,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::proto::clock::ManualTime;
+    use crate::proto::clock::{Clock, ManualTime};
 
     const ID: &str = "3f3b1f8a-5d9f-4e43-a9a3-0a4e3f1f6a11";
 
@@ -609,9 +446,9 @@ mod tests {
     fn frame_signing_is_always_signed() {
         let client = LivenessClient::new("us-east-1")
             .session_config(SessionConfig::default().frame_signing(FrameSigning::Unsigned));
-        assert_eq!(client.config.frame_signing, FrameSigning::Signed);
+        assert_eq!(client.core.config.frame_signing, FrameSigning::Signed);
         assert_eq!(
-            LivenessClient::new("us-east-1").config.frame_signing,
+            LivenessClient::new("us-east-1").core.config.frame_signing,
             FrameSigning::Signed
         );
     }
@@ -650,18 +487,5 @@ mod tests {
         let before_1970 = Clock::new(ManualTime::new(UNIX_EPOCH));
         before_1970.set_offset_millis(-1);
         assert_eq!(epoch_millis(&before_1970), 0);
-    }
-
-    #[test]
-    fn debug_hides_credentials() {
-        let client =
-            LivenessClient::new("us-east-1").credentials(aws_credential_types::Credentials::new(
-                "AKIDEXAMPLE",
-                "very-secret-key",
-                None,
-                None,
-                "test",
-            ));
-        assert!(!format!("{client:?}").contains("very-secret-key"));
     }
 }

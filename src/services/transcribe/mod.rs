@@ -118,18 +118,15 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::{SinkExt, StreamExt};
 use url::Url;
 
-use crate::proto::clock::Clock;
-use crate::services::{check_region, dns_suffix, endpoint_url, ValidationError};
-use crate::transport::{
-    ConnectRequest, Connector, EncodedMessage, ErrorKind, FrameSigning, OffsetLearned, Session,
-    SessionConfig, SessionSink, SessionStats, SessionStream,
-};
+use crate::services::client::{service_client, Service};
+use crate::services::stream::{self, duplex_methods, session_accessors, Incoming, Outgoing};
+use crate::services::ValidationError;
+use crate::transport::{EncodedMessage, FrameSigning, Session, SessionConfig, SessionSink};
 
 pub use continuous::{ContinuousEvent, ContinuousStream, ReconnectPolicy};
 pub use error::TranscribeError;
@@ -149,123 +146,61 @@ pub const SIGNING_NAME: &str = "transcribe";
 /// The port of Transcribe's WebSocket endpoint.
 pub const PORT: u16 = 8443;
 
-/// Starts Transcribe streams. Cheap to clone; configure once, start many streams.
-///
-/// ```
-/// use aws_credential_types::Credentials;
-/// use sigv4_ws::services::transcribe::{MediaEncoding, StartStreamTranscription, TranscribeClient};
-///
-/// let client = TranscribeClient::new("eu-west-1")
-///     .credentials(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"));
-/// let request = StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-GB");
-/// let url = client.endpoint_url(&request.into())?;
-/// assert_eq!(
-///     url.as_str(),
-///     "wss://transcribestreaming.eu-west-1.amazonaws.com:8443/stream-transcription-websocket?language-code=en-GB&sample-rate=16000&media-encoding=pcm",
-/// );
-/// # Ok::<(), sigv4_ws::services::ValidationError>(())
-/// ```
-#[derive(Clone)]
-pub struct TranscribeClient {
-    region: String,
-    credentials: Option<SharedCredentialsProvider>,
-    clock: Clock,
-    endpoint: Option<Url>,
-    fips: bool,
-    config: SessionConfig,
+const SERVICE: Service = Service {
+    host: "transcribestreaming",
+    port: Some(PORT),
+    signing_name: SIGNING_NAME,
+};
+
+service_client! {
+    /// Starts Transcribe streams. Cheap to clone; configure once, start many streams.
+    ///
+    /// ```
+    /// use aws_credential_types::Credentials;
+    /// use sigv4_ws::services::transcribe::{MediaEncoding, StartStreamTranscription, TranscribeClient};
+    ///
+    /// let client = TranscribeClient::new("eu-west-1")
+    ///     .credentials(Credentials::new("AKIDEXAMPLE", "secret", None, None, "example"));
+    /// let request = StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-GB");
+    /// let url = client.endpoint_url(&request.into())?;
+    /// assert_eq!(
+    ///     url.as_str(),
+    ///     "wss://transcribestreaming.eu-west-1.amazonaws.com:8443/stream-transcription-websocket?language-code=en-GB&sample-rate=16000&media-encoding=pcm",
+    /// );
+    /// # Ok::<(), sigv4_ws::services::ValidationError>(())
+    /// ```
+    pub struct TranscribeClient {
+        service: SERVICE,
+        /// A client for `region` (e.g. `us-east-1`) with a system clock, the regional endpoint and
+        /// the default [`SessionConfig`] (unsigned frames).
+        new: FrameSigning::Unsigned,
+        /// The clock for the URL (and frames, when signed). Share one clock between clients so an
+        /// offset learned by one stream serves the next.
+        clock,
+        connection: "stream",
+        fips_host: "transcribestreaming-fips",
+    }
 }
 
 impl TranscribeClient {
-    /// A client for `region` (e.g. `us-east-1`) with a system clock, the regional endpoint and
-    /// the default [`SessionConfig`] (unsigned frames).
-    pub fn new(region: impl Into<String>) -> Self {
-        TranscribeClient {
-            region: region.into(),
-            credentials: None,
-            clock: Clock::system(),
-            endpoint: None,
-            fips: false,
-            config: SessionConfig::default().frame_signing(FrameSigning::Unsigned),
-        }
-    }
-
-    /// The credentials provider (static [`Credentials`](aws_credential_types::Credentials), or
-    /// aws-config's chain). Credentials are resolved when a stream starts and pinned for it.
-    pub fn credentials(mut self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.credentials = Some(SharedCredentialsProvider::new(provider));
-        self
-    }
-
-    /// The clock for the URL (and frames, when signed). Share one clock between clients so an
-    /// offset learned by one stream serves the next.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// A custom endpoint instead of the regional one: the service path is appended to its
-    /// path, e.g. `http://127.0.0.1:PORT` for the local emulator or a proxy's URL.
-    pub fn endpoint(mut self, url: Url) -> Self {
-        self.endpoint = Some(url);
-        self
-    }
-
-    /// Uses the FIPS endpoint `transcribestreaming-fips.<region>…` (ignored with a custom endpoint).
-    pub fn fips(mut self, enabled: bool) -> Self {
-        self.fips = enabled;
-        self
-    }
-
     /// Session configuration (timeouts, queue sizes, TLS, frame signing).
     pub fn session_config(mut self, config: SessionConfig) -> Self {
-        self.config = config;
+        self.core.config = config;
         self
     }
 
     /// Frame signing: [`FrameSigning::Unsigned`] (the default, as AWS documents) or
     /// [`FrameSigning::Signed`].
     pub fn frame_signing(mut self, signing: FrameSigning) -> Self {
-        self.config = self.config.frame_signing(signing);
+        self.core.config = self.core.config.frame_signing(signing);
         self
-    }
-
-    /// The region.
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    /// The clock.
-    pub fn get_clock(&self) -> &Clock {
-        &self.clock
     }
 
     /// The unsigned URL a request connects to (endpoint, path and query), after validating
     /// the request. Useful to presign on a backend with [`crate::Presigner`].
     pub fn endpoint_url(&self, request: &StartRequest) -> Result<Url, ValidationError> {
         request.validate()?;
-        check_region(&self.region)?;
-        let base = match &self.endpoint {
-            Some(url) => url.clone(),
-            None => {
-                let host = if self.fips {
-                    format!(
-                        "transcribestreaming-fips.{}.{}",
-                        self.region,
-                        dns_suffix(&self.region)
-                    )
-                } else {
-                    format!(
-                        "transcribestreaming.{}.{}",
-                        self.region,
-                        dns_suffix(&self.region)
-                    )
-                };
-                Url::parse(&format!("wss://{host}:{PORT}")).map_err(|e| {
-                    ValidationError::new("region", format!("cannot form the endpoint host: {e}"))
-                })?
-            }
-        };
-        endpoint_url(&base, request.path(), &request.query())
+        self.core.url(request.path(), &request.query())
     }
 
     /// Validates `request`, connects, and (for Call Analytics with a configuration) sends the
@@ -280,12 +215,7 @@ impl TranscribeClient {
             .ensure_session_id(|| uuid::Uuid::new_v4().to_string())
             .to_owned();
         let url = self.endpoint_url(&request)?;
-        let mut connect =
-            ConnectRequest::new(url, self.region.clone(), SIGNING_NAME).clock(self.clock.clone());
-        if let Some(provider) = &self.credentials {
-            connect = connect.credentials(provider.clone());
-        }
-        let session = Connector::new(self.config.clone()).connect(connect).await?;
+        let session = self.core.connect(url).await?;
         tracing::debug!(session_id = %session_id, kind = ?request.kind(), "transcribe stream started");
         let mut stream =
             TranscribeStream::new(session, request.kind(), session_id, max_chunk_len(&request));
@@ -308,19 +238,6 @@ fn max_chunk_len(request: &StartRequest) -> Option<usize> {
     usize::try_from(u64::from(request.sample_rate()) * u64::from(channels) * 2).ok()
 }
 
-impl fmt::Debug for TranscribeClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TranscribeClient")
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint.as_ref().map(Url::as_str))
-            .field("fips", &self.fips)
-            .field("has_credentials", &self.credentials.is_some())
-            .field("clock", &self.clock)
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
 /// A running Transcribe stream. [`split`](Self::split) it to send and receive from separate tasks.
 #[derive(Debug)]
 pub struct TranscribeStream {
@@ -335,27 +252,22 @@ impl TranscribeStream {
         session_id: String,
         max_chunk: Option<usize>,
     ) -> Self {
-        let clock = session.clock().clone();
-        let (sink, stream) = session.split();
+        let closed = "the stream was already finished; start a new stream to send more audio";
+        let (sink, state, incoming) =
+            stream::split(session, session_id, closed, TranscribeEvent::from_message);
         TranscribeStream {
             sender: AudioSender {
                 sink,
+                state,
                 kind,
-                session_id: session_id.clone(),
-                clock,
                 audio_sent: false,
                 max_chunk,
-                finished: false,
                 // The three `AudioEvent` headers, encoded once per stream (they are static, so
                 // this cannot fail; if it did, audio would go the `Message` way).
                 audio_template: EncodedMessage::from_message(&model::audio_event(Bytes::new()))
                     .ok(),
             },
-            receiver: EventReceiver {
-                stream,
-                session_id,
-                ended: false,
-            },
+            receiver: EventReceiver { incoming },
         }
     }
 
@@ -372,52 +284,19 @@ impl TranscribeStream {
         self.sender.send_configuration(configuration).await
     }
 
-    /// Ends the audio (see [`AudioSender::finish`]); then read the remaining events.
-    pub async fn finish(&mut self) -> Result<(), TranscribeError> {
-        self.sender.finish().await
-    }
+    duplex_methods!(AudioSender, EventReceiver, TranscribeEvent, TranscribeError);
 
-    /// The next event, `None` once the server has closed the connection.
-    pub async fn next_event(&mut self) -> Option<Result<TranscribeEvent, TranscribeError>> {
-        self.receiver.next_event().await
-    }
-
-    /// Splits into a sending and a receiving half.
-    pub fn split(self) -> (AudioSender, EventReceiver) {
-        (self.sender, self.receiver)
-    }
-
-    /// The session id sent to the service (generated when the request had none).
-    pub fn session_id(&self) -> &str {
-        &self.sender.session_id
-    }
-
-    /// Counters of the underlying session.
-    pub fn stats(&self) -> SessionStats {
-        self.sender.stats()
-    }
-
-    /// Clock corrections made while connecting or streaming.
-    pub fn offsets_learned(&self) -> Vec<OffsetLearned> {
-        self.sender.offsets_learned()
-    }
-
-    /// The session's (skew-corrected) clock.
-    pub fn clock(&self) -> &Clock {
-        &self.sender.clock
-    }
+    session_accessors!(sender: session_id, stats, offsets_learned, clock);
 }
 
 /// The sending half of a [`TranscribeStream`].
 pub struct AudioSender {
     sink: SessionSink,
+    state: Outgoing,
     kind: StreamKind,
-    session_id: String,
-    clock: Clock,
     audio_sent: bool,
     /// For PCM: the bytes of one second of audio, the largest chunk Transcribe takes.
     max_chunk: Option<usize>,
-    finished: bool,
     /// The `AudioEvent` header block: each chunk is sent as this plus the chunk, with no
     /// per-chunk header strings (see [`EncodedMessage`]).
     audio_template: Option<EncodedMessage>,
@@ -448,7 +327,7 @@ impl AudioSender {
             )
             .into());
         }
-        self.check_open()?;
+        self.state.check_open()?;
         match &self.audio_template {
             Some(template) => self.sink.send_encoded(template.with_payload(chunk)).await?,
             None => self.sink.send(model::audio_event(chunk)).await?,
@@ -464,22 +343,18 @@ impl AudioSender {
         &mut self,
         configuration: ConfigurationEvent,
     ) -> Result<(), TranscribeError> {
-        if self.kind != StreamKind::CallAnalytics {
-            return Err(ValidationError::new(
-                "ConfigurationEvent",
-                "only Call Analytics streams take a configuration event",
-            )
-            .into());
-        }
-        if self.audio_sent {
-            return Err(ValidationError::new(
-                "ConfigurationEvent",
-                "must be the first event of the stream; send it before any audio",
-            )
-            .into());
+        let refusal = if self.kind != StreamKind::CallAnalytics {
+            Some("only Call Analytics streams take a configuration event")
+        } else if self.audio_sent {
+            Some("must be the first event of the stream; send it before any audio")
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            return Err(ValidationError::new("ConfigurationEvent", reason).into());
         }
         configuration.validate()?;
-        self.check_open()?;
+        self.state.check_open()?;
         self.sink.send(configuration.to_message()).await?;
         Ok(())
     }
@@ -488,10 +363,9 @@ impl AudioSender {
     /// then ends the session (with signed frames, the signed empty end frame follows). The
     /// service then delivers the last results and closes. Calling it again does nothing.
     pub async fn finish(&mut self) -> Result<(), TranscribeError> {
-        if self.finished {
+        if !self.state.end() {
             return Ok(());
         }
-        self.finished = true;
         // Both at once: the server may close as soon as it sees the empty `AudioEvent`.
         self.sink
             .send_then_end(model::audio_event(Bytes::new()))
@@ -502,53 +376,22 @@ impl AudioSender {
     /// Closes the connection at once with a WebSocket close `code` (1000 for normal),
     /// abandoning results still in flight.
     pub async fn disconnect(&mut self, code: u16) -> Result<(), TranscribeError> {
-        self.finished = true;
+        self.state.end();
         self.sink.disconnect(code).await?;
         Ok(())
     }
 
-    /// Whether [`finish`](Self::finish) (or [`disconnect`](Self::disconnect)) was called.
-    pub fn is_finished(&self) -> bool {
-        self.finished
-    }
+    session_accessors!(state: is_finished, session_id, clock);
 
-    /// The session id sent to the service.
-    pub fn session_id(&self) -> &str {
-        &self.session_id
-    }
-
-    /// Counters of the underlying session.
-    pub fn stats(&self) -> SessionStats {
-        self.sink.stats()
-    }
-
-    /// Clock corrections made while connecting or streaming.
-    pub fn offsets_learned(&self) -> Vec<OffsetLearned> {
-        self.sink.offsets_learned()
-    }
-
-    /// The session's (skew-corrected) clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    fn check_open(&self) -> Result<(), TranscribeError> {
-        if self.finished {
-            return Err(TranscribeError::Transport(crate::transport::Error::new(
-                ErrorKind::Closed,
-                "the stream was already finished; start a new stream to send more audio",
-            )));
-        }
-        Ok(())
-    }
+    session_accessors!(sink: stats, offsets_learned);
 }
 
 impl fmt::Debug for AudioSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AudioSender")
             .field("kind", &self.kind)
-            .field("session_id", &self.session_id)
-            .field("finished", &self.finished)
+            .field("session_id", &self.session_id())
+            .field("finished", &self.is_finished())
             .field("stats", &self.stats())
             .finish()
     }
@@ -556,9 +399,7 @@ impl fmt::Debug for AudioSender {
 
 /// The receiving half of a [`TranscribeStream`]; also a [`Stream`] of events.
 pub struct EventReceiver {
-    stream: SessionStream,
-    session_id: String,
-    ended: bool,
+    incoming: Incoming<TranscribeEvent, TranscribeError>,
 }
 
 impl EventReceiver {
@@ -568,56 +409,27 @@ impl EventReceiver {
         self.next().await
     }
 
-    /// The session id sent to the service.
-    pub fn session_id(&self) -> &str {
-        &self.session_id
-    }
-
-    /// Counters of the underlying session.
-    pub fn stats(&self) -> SessionStats {
-        self.stream.stats()
-    }
-
-    /// Clock corrections made while connecting or streaming.
-    pub fn offsets_learned(&self) -> Vec<OffsetLearned> {
-        self.stream.offsets_learned()
-    }
+    session_accessors!(incoming: session_id, stats, offsets_learned);
 }
 
 impl Stream for EventReceiver {
     type Item = Result<TranscribeEvent, TranscribeError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        match self.stream.poll_next_unpin(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(None) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Ok(message))) => Poll::Ready(Some(
-                TranscribeEvent::from_message(&message).map_err(TranscribeError::from),
-            )),
-            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
-        }
+        self.incoming.poll_next_unpin(cx)
     }
 }
 
 impl fmt::Debug for EventReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventReceiver")
-            .field("session_id", &self.session_id)
-            .field("ended", &self.ended)
-            .field("stats", &self.stats())
-            .finish()
+        self.incoming.debug_struct(f, "EventReceiver").finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::ErrorKind;
 
     fn request() -> StartRequest {
         StartStreamTranscription::new(MediaEncoding::Pcm, 16_000)
@@ -742,21 +554,5 @@ mod tests {
             error.transport_error().map(|e| e.kind().clone()),
             Some(ErrorKind::Credentials)
         );
-    }
-
-    #[test]
-    fn debug_hides_credentials() {
-        let client =
-            TranscribeClient::new("us-east-1").credentials(aws_credential_types::Credentials::new(
-                "AKIDEXAMPLE",
-                "very-secret-key",
-                Some("session-token-value".into()),
-                None,
-                "test",
-            ));
-        let shown = format!("{client:?}");
-        assert!(!shown.contains("very-secret-key"));
-        assert!(!shown.contains("session-token-value"));
-        assert!(shown.contains("has_credentials: true"));
     }
 }
