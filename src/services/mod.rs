@@ -13,6 +13,11 @@
 //! * `error` — the service's exceptions as a typed error, with the transport error (and its
 //!   `is_clock_skew()`, `is_auth()`, … predicates) kept for everything else.
 //! * the client and its stream, in the module root, on top of [`crate::transport`].
+//!
+//! What the two services do alike is written once, here: the client's settings, endpoint URL
+//! and connecting (`client`), a session split into its sending and receiving halves
+//! (`stream`), and the typed error declared from a table of the service's exceptions
+//! (`error`).
 
 use std::fmt;
 
