@@ -160,6 +160,10 @@ struct RunArgs {
     /// SessionConfig::queue_capacity (default: the library's).
     #[arg(long)]
     queue: Option<usize>,
+    /// SessionConfig::write_buffer_size (default: the library's; 0 writes every frame on
+    /// its own).
+    #[arg(long)]
+    write_buffer: Option<usize>,
     /// No partial results from the emulator while audio flows (finals at the end only), to
     /// count the send path's allocations alone. Keep --duration under the 60 s idle timeout.
     #[arg(long)]
@@ -938,6 +942,9 @@ fn run_load(args: &RunArgs, port: u16, emulator_pid: u32) -> Result<Value, Strin
     if let Some(queue) = args.queue {
         config = config.queue_capacity(queue);
     }
+    if let Some(bytes) = args.write_buffer {
+        config = config.write_buffer_size(bytes);
+    }
     let endpoint =
         url::Url::parse(&format!("http://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
     let client = TranscribeClient::new("us-east-1")
@@ -1141,6 +1148,7 @@ fn build_report(
         "client_threads": args.client_threads,
         "read_buffer": args.read_buffer,
         "queue": args.queue,
+        "write_buffer": args.write_buffer,
         "quiet": args.quiet,
         "machine_load_avg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "server_threads": args.server_threads,
