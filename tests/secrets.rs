@@ -55,6 +55,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use url::Url;
 
+#[path = "support/tls.rs"]
+mod tls;
+
 // ---------------------------------------------------------------------------------------------
 // The secrets.
 
@@ -1439,21 +1442,7 @@ impl Drop for TlsServer {
 /// A WebSocket server on 127.0.0.1 behind TLS with a self-signed certificate for 127.0.0.1
 /// made now. It records failed handshakes and the paths of completed upgrades.
 async fn tls_server() -> TlsServer {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
-    let root = certified.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![root.clone()], key)
-    .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, root) = tls::loopback_acceptor();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let handshakes_failed: Arc<Mutex<u32>> = Arc::default();
@@ -1489,20 +1478,6 @@ async fn tls_server() -> TlsServer {
         upgrades,
         task,
     }
-}
-
-fn trusting(root: &rustls::pki_types::CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).expect("a root");
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
 }
 
 fn wss_request(addr: SocketAddr) -> ConnectRequest {
@@ -1574,7 +1549,7 @@ async fn tls_verification_is_on_by_default_and_a_caller_root_is_honoured() {
     both(&mut shown, &typed);
 
     // A configuration that trusts the test root: the upgrade completes.
-    let config = SessionConfig::default().tls(trusting(&server.root));
+    let config = SessionConfig::default().tls(tls::trusting(&server.root));
     debug(&mut shown, &config);
     let mut session = tokio::time::timeout(
         PATIENCE,

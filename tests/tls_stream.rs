@@ -6,7 +6,6 @@
 //! random-ish moments against the client's writes, and every answer must arrive.
 #![cfg(feature = "transport")]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -16,6 +15,9 @@ use sigv4_ws::transport::{ConnectRequest, Connector, SessionConfig};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use url::Url;
+
+#[path = "support/tls.rs"]
+mod tls;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -49,21 +51,7 @@ async fn answering_tls_server() -> (
     std::net::SocketAddr,
     rustls::pki_types::CertificateDer<'static>,
 ) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
-    let root = certified.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![root.clone()], key)
-    .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, root) = tls::loopback_acceptor();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -99,19 +87,6 @@ async fn answering_tls_server() -> (
     (addr, root)
 }
 
-fn trusting(root: &rustls::pki_types::CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).expect("a root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Arc::new(config)
-}
-
 #[tokio::test]
 async fn every_event_from_a_tls_server_arrives_while_frames_are_written() {
     let (addr, root) = answering_tls_server().await;
@@ -124,7 +99,7 @@ async fn every_event_from_a_tls_server_arrives_while_frames_are_written() {
     );
     let session = tokio::time::timeout(
         PATIENCE,
-        Connector::new(SessionConfig::default().tls(trusting(&root))).connect(request),
+        Connector::new(SessionConfig::default().tls(tls::trusting(&root))).connect(request),
     )
     .await
     .expect("connects promptly")
