@@ -79,6 +79,10 @@ fn request(handle: &EmulatorHandle, url: Url, service: &str, clock: &Clock) -> C
         .clock(clock.clone())
 }
 
+fn transcribe_request(handle: &EmulatorHandle, clock: &Clock) -> ConnectRequest {
+    request(handle, transcribe_url(handle), "transcribe", clock)
+}
+
 /// Streams `frames` audio events, ends the stream, and collects what comes back.
 async fn transcribe_round_trip(
     handle: &EmulatorHandle,
@@ -91,7 +95,7 @@ async fn transcribe_round_trip(
     Vec<sigv4_ws::transport::OffsetLearned>,
 ) {
     let session = Connector::new(config)
-        .connect(request(handle, transcribe_url(handle), "transcribe", clock))
+        .connect(transcribe_request(handle, clock))
         .await
         .expect("connects");
     let learned_at_connect = session.offsets_learned();
@@ -412,7 +416,7 @@ async fn a_client_built_long_before_connecting_presigns_at_connect() {
     let handle = start(EmulatorConfig::default().time_source(time.clone())).await;
     let clock = Clock::new(time.clone());
     let connector = Connector::new(SessionConfig::default());
-    let prepared = request(&handle, transcribe_url(&handle), "transcribe", &clock);
+    let prepared = transcribe_request(&handle, &clock);
     // Built during "INIT", used ten minutes later during "INVOKE".
     time.advance(Duration::from_secs(600));
     let session = connector.connect(prepared).await.unwrap();
@@ -443,12 +447,7 @@ async fn a_server_that_never_answers_the_upgrade_times_out() {
     let started = tokio::time::Instant::now();
     let error =
         Connector::new(SessionConfig::default().connect_timeout(Duration::from_millis(300)))
-            .connect(request(
-                &handle,
-                transcribe_url(&handle),
-                "transcribe",
-                &Clock::system(),
-            ))
+            .connect(transcribe_request(&handle, &Clock::system()))
             .await
             .expect_err("no answer");
     assert_eq!(error.kind(), &ErrorKind::ConnectTimeout);
@@ -465,12 +464,7 @@ async fn a_server_that_goes_silent_after_the_upgrade_hits_the_idle_timeout() {
     let handle = start(EmulatorConfig::default().fault(Fault::StallAfterUpgrade)).await;
     let session =
         Connector::new(SessionConfig::default().idle_timeout(Some(Duration::from_millis(300))))
-            .connect(request(
-                &handle,
-                transcribe_url(&handle),
-                "transcribe",
-                &Clock::system(),
-            ))
+            .connect(transcribe_request(&handle, &Clock::system()))
             .await
             .unwrap();
     let watch = session.watch();
@@ -499,12 +493,7 @@ async fn closes_mid_stream(abrupt: bool) {
     }))
     .await;
     let session = Connector::new(SessionConfig::default())
-        .connect(request(
-            &handle,
-            transcribe_url(&handle),
-            "transcribe",
-            &Clock::system(),
-        ))
+        .connect(transcribe_request(&handle, &Clock::system()))
         .await
         .unwrap();
     let watch = session.watch();
@@ -561,12 +550,7 @@ async fn a_producer_that_outruns_a_slow_server_is_held_back() {
     .await;
     let queue = 4;
     let session = Connector::new(SessionConfig::default().queue_capacity(queue))
-        .connect(request(
-            &handle,
-            transcribe_url(&handle),
-            "transcribe",
-            &Clock::system(),
-        ))
+        .connect(transcribe_request(&handle, &Clock::system()))
         .await
         .unwrap();
     let (mut sink, _stream) = session.split();
@@ -600,12 +584,7 @@ async fn a_producer_that_outruns_a_slow_server_is_held_back() {
 async fn dropping_a_session_mid_stream_stops_its_task() {
     let handle = start(EmulatorConfig::default()).await;
     let session = Connector::new(SessionConfig::default())
-        .connect(request(
-            &handle,
-            transcribe_url(&handle),
-            "transcribe",
-            &Clock::system(),
-        ))
+        .connect(transcribe_request(&handle, &Clock::system()))
         .await
         .unwrap();
     let watch = session.watch();
@@ -652,21 +631,11 @@ async fn a_session_whose_clock_was_corrected_by_another_still_retries() {
     let clock = Clock::system();
     let connector = Connector::new(SessionConfig::default());
     let first = connector
-        .connect(request(
-            &handle,
-            transcribe_url(&handle),
-            "transcribe",
-            &clock,
-        ))
+        .connect(transcribe_request(&handle, &clock))
         .await
         .unwrap();
     let second = connector
-        .connect(request(
-            &handle,
-            transcribe_url(&handle),
-            "transcribe",
-            &clock,
-        ))
+        .connect(transcribe_request(&handle, &clock))
         .await
         .unwrap();
     let mut results = Vec::new();
@@ -709,12 +678,7 @@ async fn queue_then_send(
         .queue_capacity(frames)
         .write_buffer_size(write_buffer_size);
     let session = Connector::new(config)
-        .connect(request(
-            &handle,
-            transcribe_url(&handle),
-            "transcribe",
-            &Clock::system(),
-        ))
+        .connect(transcribe_request(&handle, &Clock::system()))
         .await
         .expect("connects");
     let (mut sink, mut stream) = session.split();
