@@ -1353,8 +1353,9 @@ impl Driver {
             "reconnected with the corrected clock; re-sending"
         );
         for message in replay {
-            self.send_event(message, true).await?;
+            self.send_event(message).await?;
         }
+        self.flush_frames().await?;
         if self.end_sent {
             self.send_end().await?;
         }
@@ -1369,19 +1370,19 @@ impl Driver {
     /// streamed faster than real time) share a system call.
     async fn send_events(&mut self, first: Outgoing) -> Result<(), Error> {
         let limit = self.dialer.config.write_buffer_size;
-        let mut batched = self.send_event(first, false).await?;
+        let mut batched = self.send_event(first).await?;
         while batched < limit {
             let Some(next) = self.outgoing.try_recv_event() else {
                 break;
             };
-            batched += self.send_event(next, false).await?;
+            batched += self.send_event(next).await?;
         }
         self.flush_frames().await
     }
 
-    /// Encodes (and signs) `message`, hands the frame to the WebSocket layer and, with
-    /// `flush`, writes it out. Returns the frame's length.
-    async fn send_event(&mut self, message: Outgoing, flush: bool) -> Result<usize, Error> {
+    /// Encodes (and signs) `message` and hands the frame to the WebSocket layer, which writes
+    /// it out at the latest on the next [`Driver::flush_frames`]. Returns the frame's length.
+    async fn send_event(&mut self, message: Outgoing) -> Result<usize, Error> {
         let signer = &mut self.signer;
         let frame = with_frame_buffers(|scratch, frame_buf| {
             let Some(signer) = signer else {
@@ -1407,7 +1408,7 @@ impl Driver {
                 self.replay = None;
             }
         }
-        self.write_frame(frame, flush).await
+        self.write_frame(frame).await
     }
 
     async fn send_end(&mut self) -> Result<(), Error> {
@@ -1422,37 +1423,22 @@ impl Driver {
             })?;
             Ok(frame_buf.split().freeze())
         })?;
-        self.write_frame(frame, true).await.map(drop)
+        self.write_frame(frame).await?;
+        self.flush_frames().await
     }
 
-    /// Hands `frame` to the WebSocket layer; with `flush`, also writes everything it holds to
-    /// the socket. Returns the frame's length.
-    async fn write_frame(&mut self, frame: Bytes, flush: bool) -> Result<usize, Error> {
+    /// Hands `frame` to the WebSocket layer (which copies it). Returns the frame's length.
+    async fn write_frame(&mut self, frame: Bytes) -> Result<usize, Error> {
         let len = frame.len();
-        let message = WsMessage::Binary(frame);
-        let written = if flush {
-            let send = self.ws.send(message);
-            with_write_deadline(
-                send,
-                &mut self.write_timer,
-                self.dialer.config.write_timeout,
-            )
-            .await
-        } else {
-            let feed = self.ws.feed(message);
-            with_write_deadline(
-                feed,
-                &mut self.write_timer,
-                self.dialer.config.write_timeout,
-            )
-            .await
-        };
-        written?;
+        let feed = self.ws.feed(WsMessage::Binary(frame));
+        with_write_deadline(
+            feed,
+            &mut self.write_timer,
+            self.dialer.config.write_timeout,
+        )
+        .await?;
         self.unflushed.0 += 1;
         self.unflushed.1 += len as u64;
-        if flush {
-            self.count_flushed();
-        }
         Ok(len)
     }
 
