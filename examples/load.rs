@@ -160,6 +160,10 @@ struct RunArgs {
     /// SessionConfig::queue_capacity (default: the library's).
     #[arg(long)]
     queue: Option<usize>,
+    /// Frames per round when timing the signing floor (seven rounds, before and after the
+    /// load; the fastest round counts).
+    #[arg(long, default_value_t = 20_000)]
+    floor_iterations: usize,
     /// SessionConfig::write_buffer_size (default: the library's; 0 writes every frame on
     /// its own).
     #[arg(long)]
@@ -924,7 +928,7 @@ fn signing_floor_micros(args: &RunArgs) -> f64 {
         "us-east-1",
         "transcribe",
     );
-    floor::Floor::new(inner.len(), &key).measure_micros(&inner, 7, 20_000)
+    floor::Floor::new(inner.len(), &key).measure_micros(&inner, 7, args.floor_iterations)
 }
 
 fn run_load(args: &RunArgs, port: u16, emulator_pid: u32) -> Result<Value, String> {

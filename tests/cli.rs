@@ -1,12 +1,8 @@
 //! The `stream_file` example CLI, run as a process against the emulator (in-process with
 //! `--emulator`, or `stream_file serve` in another process), on 127.0.0.1 only.
 //!
-//! Cargo has no `CARGO_BIN_EXE_*` for examples, so the binary is found next to this test's
-//! own executable: `target/<profile>/deps/cli-<hash>` → `target/<profile>/examples/stream_file`.
-//! `cargo test --all-features` builds every example before it runs the integration tests, so
-//! the binary is there and current. When running only this target
-//! (`cargo test --all-features --test cli`), build the examples first:
-//! `cargo build --all-features --examples`.
+//! The binary is found as `tests/support/example_bin.rs` says: when running only this target
+//! (`cargo test --all-features --test cli`), build the examples first.
 //!
 //! Every child gets an environment with no AWS credentials or profile, instance metadata
 //! disabled and empty config files, so nothing here can reach AWS.
@@ -23,22 +19,11 @@ use serde_json::Value;
 /// A safety net against a hung child, not a performance bound.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
 
+#[path = "support/example_bin.rs"]
+mod example_bin;
+
 fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("stream_file{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --all-features` (which builds the examples), or \
-         `cargo build --all-features --examples` before `cargo test --all-features --test cli`",
-        path.display()
-    );
-    path
+    example_bin::example_binary("stream_file")
 }
 
 fn fixture(relative: &str) -> String {
