@@ -102,6 +102,12 @@ impl Conn {
             .expect("send");
     }
 
+    /// Signs `inner` with `signer` and sends the envelope.
+    async fn send_signed(&mut self, signer: &mut EventSigner, inner: &[u8]) {
+        let frame = signer.sign(inner).unwrap();
+        self.send(frame).await;
+    }
+
     async fn next(&mut self) -> Got {
         loop {
             let next = tokio::time::timeout(PATIENCE, self.ws.next())
@@ -140,6 +146,14 @@ impl Conn {
                 ),
             }
         }
+    }
+
+    /// `until_close`, checking that the close came no sooner than `at_least` from now.
+    async fn until_close_after(&mut self, at_least: Duration) -> (Vec<Message>, Option<u16>) {
+        let started = Instant::now();
+        let closed = self.until_close().await;
+        assert!(started.elapsed() >= at_least, "{:?}", started.elapsed());
+        closed
     }
 
     fn signer(&self, clock: Clock) -> EventSigner {
@@ -200,6 +214,16 @@ fn transcript(m: &Message) -> (bool, String) {
             .expect("Transcript")
             .to_owned(),
     )
+}
+
+/// The `:date` of a signed envelope, epoch milliseconds.
+fn frame_date(frame: &[u8]) -> i64 {
+    Message::decode(frame)
+        .unwrap()
+        .header(":date")
+        .unwrap()
+        .as_timestamp_millis()
+        .unwrap()
 }
 
 /// 100 ms of 16 kHz mono PCM.
@@ -467,25 +491,11 @@ async fn signed_transcribe_frames_are_verified_unwrapped_and_their_dates_recorde
     let mut sent_dates = Vec::new();
     for _ in 0..10 {
         let frame = signer.sign(&audio_event(&[0u8; CHUNK_16K])).unwrap();
-        sent_dates.push(
-            Message::decode(&frame)
-                .unwrap()
-                .header(":date")
-                .unwrap()
-                .as_timestamp_millis()
-                .unwrap(),
-        );
+        sent_dates.push(frame_date(&frame));
         conn.send(frame).await;
     }
     let end = signer.finish().unwrap();
-    sent_dates.push(
-        Message::decode(&end)
-            .unwrap()
-            .header(":date")
-            .unwrap()
-            .as_timestamp_millis()
-            .unwrap(),
-    );
+    sent_dates.push(frame_date(&end));
     conn.send(end).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1000));
@@ -531,10 +541,10 @@ async fn a_tampered_signed_frame_mid_stream_gets_an_exception_and_a_close() {
     let handle = emulator(EmulatorConfig::default()).await;
     let mut conn = open(&handle, TRANSCRIBE).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send(signer.sign(&audio_event(&[0u8; 320])).unwrap())
+    conn.send_signed(&mut signer, &audio_event(&[0u8; 320]))
         .await;
     let _skipped = signer.sign(&audio_event(&[1u8; 320])).unwrap();
-    conn.send(signer.sign(&audio_event(&[2u8; 320])).unwrap())
+    conn.send_signed(&mut signer, &audio_event(&[2u8; 320]))
         .await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
@@ -649,14 +659,7 @@ async fn liveness_sends_session_information_while_streaming_and_disconnection_af
     let mut dates = Vec::new();
     let mut send = |signer: &mut EventSigner, inner: Bytes| {
         let frame = signer.sign(&inner).unwrap();
-        dates.push(
-            Message::decode(&frame)
-                .unwrap()
-                .header(":date")
-                .unwrap()
-                .as_timestamp_millis()
-                .unwrap(),
-        );
+        dates.push(frame_date(&frame));
         frame
     };
 
@@ -708,14 +711,7 @@ async fn liveness_sends_session_information_while_streaming_and_disconnection_af
     assert!((now - at).abs() < 60_000, "{at} vs {now}");
 
     let end = signer.finish().unwrap();
-    dates.push(
-        Message::decode(&end)
-            .unwrap()
-            .header(":date")
-            .unwrap()
-            .as_timestamp_millis()
-            .unwrap(),
-    );
+    dates.push(frame_date(&end));
     conn.send(end).await;
     conn.ws.close(None).await.unwrap();
     while let Ok(Some(_)) = tokio::time::timeout(PATIENCE, conn.ws.next()).await {}
@@ -752,7 +748,7 @@ async fn liveness_closes_with_1000_when_the_client_lingers_after_disconnection()
     let handle = emulator(EmulatorConfig::default().close_grace(Duration::from_millis(200))).await;
     let mut conn = open(&handle, LIVENESS).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send(signer.sign(&video_event(&[1, 2, 3], 1)).unwrap())
+    conn.send_signed(&mut signer, &video_event(&[1, 2, 3], 1))
         .await;
     conn.send(signer.finish().unwrap()).await;
     let (events, code) = conn.until_close().await;
@@ -844,7 +840,7 @@ async fn an_emulator_an_hour_behind_says_not_yet_current_to_liveness() {
     let mut conn = try_open(&handle, LIVENESS, &client_clock).await.unwrap();
     assert_eq!(date_header(&conn), at(T0 - 3600));
     let mut signer = conn.signer(client_clock);
-    conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
+    conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
     assert_eq!(event_type(&events[0]), "InvalidSignatureException");
@@ -863,14 +859,14 @@ async fn frames_whose_dates_leave_the_window_mid_stream_are_refused() {
         .await
         .unwrap();
     let mut signer = conn.signer(Clock::new(client_time.clone()));
-    conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
+    conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
     let Got::Event(info) = conn.next().await else {
         panic!()
     };
     assert_eq!(event_type(&info), "ServerSessionInformationEvent");
     // The client signs a frame 6 minutes in the future.
     client_time.advance(Duration::from_secs(360));
-    conn.send(signer.sign(&video_event(&[2], 2)).unwrap()).await;
+    conn.send_signed(&mut signer, &video_event(&[2], 2)).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
     assert_eq!(
@@ -917,21 +913,27 @@ async fn http403_style_refuses_the_upgrade_with_date_error_type_and_json_body() 
     );
 }
 
-#[tokio::test]
-async fn a_host_signed_without_its_port_is_accepted_by_default_like_the_js_sdk_needs() {
-    let handle = emulator(EmulatorConfig::default().rejection_style(RejectionStyle::Http403)).await;
+/// Presigns the Transcribe URL for its host without the port, and connects with the port in
+/// the `Host` header.
+async fn open_signed_without_port(handle: &EmulatorHandle) -> Result<Conn, WsError> {
     let presigned = Presigner::new(handle.credentials(), "us-east-1", "transcribe")
         .presign(
             &Url::parse(&TRANSCRIBE.replace(":8443", "")).unwrap(),
             &Clock::system(),
         )
         .unwrap();
-    let result = open_presigned(
-        &handle,
+    open_presigned(
+        handle,
         presigned,
         Some("transcribestreaming.us-east-1.amazonaws.com:8443"),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_host_signed_without_its_port_is_accepted_by_default_like_the_js_sdk_needs() {
+    let handle = emulator(EmulatorConfig::default().rejection_style(RejectionStyle::Http403)).await;
+    let result = open_signed_without_port(&handle).await;
     assert!(result.is_ok(), "the upgrade should be accepted");
     drop(result);
     let records = handle.wait_for_finished(1, PATIENCE).await;
@@ -954,18 +956,7 @@ async fn a_host_signed_without_its_port_is_diagnosed_in_the_record() {
             .accept_host_without_port(false),
     )
     .await;
-    let presigned = Presigner::new(handle.credentials(), "us-east-1", "transcribe")
-        .presign(
-            &Url::parse(&TRANSCRIBE.replace(":8443", "")).unwrap(),
-            &Clock::system(),
-        )
-        .unwrap();
-    let result = open_presigned(
-        &handle,
-        presigned,
-        Some("transcribestreaming.us-east-1.amazonaws.com:8443"),
-    )
-    .await;
+    let result = open_signed_without_port(&handle).await;
     let Err(WsError::Http(response)) = result.map(|_| ()) else {
         panic!("expected a refusal")
     };
@@ -1209,7 +1200,7 @@ async fn shutdown_closes_open_sessions_with_1001_and_returns() {
         let mut conn = open(&handle, url).await;
         if url == LIVENESS {
             let mut signer = conn.signer(Clock::system());
-            conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
+            conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
         } else {
             conn.send(audio_event(&[0u8; 320])).await;
         }
@@ -1257,7 +1248,7 @@ async fn refusal(handle: &EmulatorHandle, url: &str) -> (String, String) {
         .expect("exception-frame style: the upgrade succeeds");
     if url.contains("rekognition") {
         let mut signer = conn.signer(Clock::system());
-        conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
+        conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
     } else {
         conn.send(audio_event(&[0u8; 320])).await;
     }
@@ -1356,7 +1347,7 @@ async fn liveness_greeting(versions: &str) -> Vec<Message> {
     let url = liveness_with("challenge-versions", versions);
     let mut conn = try_open(&handle, &url, &Clock::system()).await.unwrap();
     let mut signer = conn.signer(Clock::system());
-    conn.send(signer.sign(&video_event(&[1, 2, 3], 1)).unwrap())
+    conn.send_signed(&mut signer, &video_event(&[1, 2, 3], 1))
         .await;
     let mut events = Vec::new();
     while let Ok(Some(Ok(message))) =
@@ -1423,14 +1414,8 @@ async fn a_stalled_liveness_session_times_out_before_its_disconnection() {
         emulator(EmulatorConfig::default().liveness_idle_timeout(Duration::from_millis(300))).await;
     let mut conn = open(&handle, LIVENESS).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send(signer.sign(&video_event(&[1], 1)).unwrap()).await;
-    let started = Instant::now();
-    let (events, code) = conn.until_close().await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
-    );
+    conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
+    let (events, code) = conn.until_close_after(Duration::from_millis(250)).await;
     assert_eq!(code, Some(1008));
     let kinds: Vec<&str> = events.iter().map(event_type).collect();
     assert_eq!(
@@ -1527,15 +1512,6 @@ async fn only_two_channels_are_accepted_and_only_with_channel_identification() {
     );
 }
 
-fn frame_date(frame: &[u8]) -> i64 {
-    Message::decode(frame)
-        .unwrap()
-        .header(":date")
-        .unwrap()
-        .as_timestamp_millis()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_signed_transcribe_end_frame_after_the_empty_audio_event_is_verified_and_recorded() {
     let handle = emulator(EmulatorConfig::default().close_grace(Duration::from_secs(5))).await;
@@ -1574,9 +1550,9 @@ async fn a_signed_transcribe_end_frame_after_the_empty_audio_event_is_verified_a
     // A wrong end frame (its chain skips a signature) is refused after the finals.
     let mut conn = open(&handle, TRANSCRIBE).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send(signer.sign(&audio_event(&[0u8; 320])).unwrap())
+    conn.send_signed(&mut signer, &audio_event(&[0u8; 320]))
         .await;
-    conn.send(signer.sign(&audio_event(&[])).unwrap()).await;
+    conn.send_signed(&mut signer, &audio_event(&[])).await;
     let _skipped = signer.sign(&audio_event(&[1u8; 320])).unwrap();
     conn.send(signer.finish().unwrap()).await;
     let (events, code) = conn.until_close().await;
@@ -1596,16 +1572,10 @@ async fn a_signed_transcribe_stream_without_an_end_frame_closes_after_the_grace(
     let handle = emulator(EmulatorConfig::default().close_grace(Duration::from_millis(300))).await;
     let mut conn = open(&handle, TRANSCRIBE).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send(signer.sign(&audio_event(&[0u8; 320])).unwrap())
+    conn.send_signed(&mut signer, &audio_event(&[0u8; 320]))
         .await;
-    conn.send(signer.sign(&audio_event(&[])).unwrap()).await;
-    let started = Instant::now();
-    let (events, code) = conn.until_close().await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(250),
-        "{:?}",
-        started.elapsed()
-    );
+    conn.send_signed(&mut signer, &audio_event(&[])).await;
+    let (events, code) = conn.until_close_after(Duration::from_millis(250)).await;
     assert_eq!(events.len(), 1);
     assert_eq!(code, Some(1000));
     let records = handle.wait_for_finished(1, PATIENCE).await;

@@ -35,13 +35,16 @@ use sigv4_ws::emulator::{
 };
 use sigv4_ws::proto::codec::{DecodeError, HeaderValue, Message};
 use sigv4_ws::services::liveness::{
-    LivenessClient, LivenessError, StartFaceLivenessSession, DEFAULT_CHALLENGE_VERSIONS,
+    LivenessClient, LivenessError, LivenessReceiver, LivenessSender, StartFaceLivenessSession,
+    DEFAULT_CHALLENGE_VERSIONS,
 };
 use sigv4_ws::services::transcribe::{
-    MediaEncoding, StartStreamTranscription, TranscribeClient, TranscribeError,
+    AudioSender, EventReceiver, MediaEncoding, StartStreamTranscription, TranscribeClient,
+    TranscribeError,
 };
 use sigv4_ws::transport::{
-    self, ConnectRequest, Connector, ErrorKind, FrameSigning, SessionConfig,
+    self, ConnectRequest, Connector, ErrorKind, FrameSigning, SessionConfig, SessionSink,
+    SessionStream,
 };
 use sigv4_ws::Clock;
 use tokio::time::Instant;
@@ -236,18 +239,39 @@ impl Failure {
         }
     }
 
-    fn from_transcribe(error: &TranscribeError, at: &'static str) -> Failure {
-        let transport = error.transport_error().unwrap_or_else(|| {
+    /// A service error, which must carry the transport error that ended the session.
+    fn within_service(
+        transport: Option<&transport::Error>,
+        error: &dyn std::fmt::Debug,
+        at: &'static str,
+    ) -> Failure {
+        let transport = transport.unwrap_or_else(|| {
             panic!("a transport failure must stay a transport error, got {error:?}")
         });
         Failure::from_transport(transport, at)
     }
+}
 
-    fn from_liveness(error: &LivenessError, at: &'static str) -> Failure {
-        let transport = error.transport_error().unwrap_or_else(|| {
-            panic!("a transport failure must stay a transport error, got {error:?}")
-        });
-        Failure::from_transport(transport, at)
+/// An error of one route, as the [`Failure`] it is where it surfaced.
+trait IntoFailure {
+    fn failure(&self, at: &'static str) -> Failure;
+}
+
+impl IntoFailure for transport::Error {
+    fn failure(&self, at: &'static str) -> Failure {
+        Failure::from_transport(self, at)
+    }
+}
+
+impl IntoFailure for TranscribeError {
+    fn failure(&self, at: &'static str) -> Failure {
+        Failure::within_service(self.transport_error(), self, at)
+    }
+}
+
+impl IntoFailure for LivenessError {
+    fn failure(&self, at: &'static str) -> Failure {
+        Failure::within_service(self.transport_error(), self, at)
     }
 }
 
@@ -310,8 +334,155 @@ async fn pause(load: Load) {
     }
 }
 
+/// The raw transport's connect request on the Face Liveness endpoint, signed on `clock`.
+fn transport_request(handle: &EmulatorHandle, clock: &Clock) -> ConnectRequest {
+    ConnectRequest::new(liveness_url(handle), "us-east-1", "rekognition")
+        .credentials(handle.credentials())
+        .clock(clock.clone())
+}
+
+fn transcribe_client(handle: &EmulatorHandle, config: SessionConfig) -> TranscribeClient {
+    TranscribeClient::new("us-east-1")
+        .endpoint(handle.endpoint())
+        .credentials(handle.credentials())
+        .session_config(config)
+}
+
+fn liveness_client(handle: &EmulatorHandle, config: SessionConfig) -> LivenessClient {
+    LivenessClient::new("us-east-1")
+        .endpoint(handle.endpoint())
+        .credentials(handle.credentials())
+        .session_config(config)
+}
+
+fn liveness_session() -> StartFaceLivenessSession {
+    StartFaceLivenessSession::new(SESSION_ID, 320, 240, DEFAULT_CHALLENGE_VERSIONS)
+}
+
+/// The sending half of a session, whichever route opened it.
+trait Upstream {
+    type Error: IntoFailure;
+    /// Sends one frame of `len` media bytes.
+    async fn send_frame(&mut self, len: usize) -> Result<(), Self::Error>;
+    /// Ends the stream.
+    async fn end(&mut self) -> Result<(), Self::Error>;
+}
+
+/// The receiving half of a session, whichever route opened it.
+trait Downstream {
+    type Error: IntoFailure;
+    /// The next event (dropped) or error, `None` at the end of the stream.
+    async fn next_item(&mut self) -> Option<Result<(), Self::Error>>;
+}
+
+/// The raw transport's sending half, with the clock its video events are stamped on.
+struct SignedVideo {
+    sink: SessionSink,
+    clock: Clock,
+}
+
+impl Upstream for SignedVideo {
+    type Error = transport::Error;
+
+    async fn send_frame(&mut self, len: usize) -> Result<(), transport::Error> {
+        self.sink.send(video_message(&self.clock, len)).await
+    }
+
+    async fn end(&mut self) -> Result<(), transport::Error> {
+        self.sink.send(video_message(&self.clock, 0)).await?;
+        self.sink.close().await
+    }
+}
+
+impl Downstream for SessionStream {
+    type Error = transport::Error;
+
+    async fn next_item(&mut self) -> Option<Result<(), transport::Error>> {
+        // After the DisconnectionEvent the emulator closes by itself (close_grace).
+        Some(self.next().await?.map(drop))
+    }
+}
+
+impl Upstream for AudioSender {
+    type Error = TranscribeError;
+
+    async fn send_frame(&mut self, len: usize) -> Result<(), TranscribeError> {
+        self.send_audio(vec![1u8; len]).await
+    }
+
+    async fn end(&mut self) -> Result<(), TranscribeError> {
+        self.finish().await
+    }
+}
+
+impl Downstream for EventReceiver {
+    type Error = TranscribeError;
+
+    async fn next_item(&mut self) -> Option<Result<(), TranscribeError>> {
+        Some(self.next_event().await?.map(drop))
+    }
+}
+
+impl Upstream for LivenessSender {
+    type Error = LivenessError;
+
+    async fn send_frame(&mut self, len: usize) -> Result<(), LivenessError> {
+        self.send_video(vec![7u8; len]).await
+    }
+
+    async fn end(&mut self) -> Result<(), LivenessError> {
+        self.finish().await
+    }
+}
+
+impl Downstream for LivenessReceiver {
+    type Error = LivenessError;
+
+    async fn next_item(&mut self) -> Option<Result<(), LivenessError>> {
+        Some(self.next_event().await?.map(drop))
+    }
+}
+
+/// Sends `load` into `up` while reading `down` to its end, and returns how it ended: the first
+/// error read, else the error sending, if any. Nothing is spawned: the producer and the
+/// consumer run joined in the caller's future.
+async fn exchange(
+    load: Load,
+    up: &mut impl Upstream,
+    down: &mut impl Downstream,
+) -> Result<(), Failure> {
+    let producer = async {
+        for _ in 0..load.frames {
+            up.send_frame(load.frame_len)
+                .await
+                .map_err(|e| e.failure("send"))?;
+            pause(load).await;
+        }
+        if !load.end {
+            return Ok(());
+        }
+        up.end().await.map_err(|e| e.failure("send"))
+    };
+    let consumer = async {
+        let mut failure = None;
+        while let Some(item) = down.next_item().await {
+            if let Err(e) = item {
+                if failure.is_none() {
+                    failure = Some(e.failure("stream"));
+                }
+            }
+        }
+        failure
+    };
+    let (sent, failure) = tokio::join!(producer, consumer);
+    match (failure, sent) {
+        (Some(failure), _) => Err(failure),
+        (None, Err(failure)) => Err(failure),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
 /// Opens a session by `route`, sends `load` while reading, and returns how it ended.
-/// Nothing is spawned: the producer and the consumer run joined in the test's own future.
 async fn run_session(
     route: Route,
     handle: &EmulatorHandle,
@@ -321,149 +492,40 @@ async fn run_session(
     match route {
         Route::Transport => {
             let clock = Clock::system();
-            let request = ConnectRequest::new(liveness_url(handle), "us-east-1", "rekognition")
-                .credentials(handle.credentials())
-                .clock(clock.clone());
             let session = Connector::new(config.frame_signing(FrameSigning::Signed))
-                .connect(request)
+                .connect(transport_request(handle, &clock))
                 .await
-                .map_err(|e| Failure::from_transport(&e, "connect"))?;
+                .map_err(|e| e.failure("connect"))?;
             let watch = session.watch();
-            let (mut sink, mut stream) = session.split();
-            let producer = async {
-                for _ in 0..load.frames {
-                    sink.send(video_message(&clock, load.frame_len))
-                        .await
-                        .map_err(|e| Failure::from_transport(&e, "send"))?;
-                    pause(load).await;
-                }
-                if !load.end {
-                    return Ok(());
-                }
-                sink.send(video_message(&clock, 0))
-                    .await
-                    .map_err(|e| Failure::from_transport(&e, "send"))?;
-                sink.close()
-                    .await
-                    .map_err(|e| Failure::from_transport(&e, "send"))
-            };
-            let consumer = async {
-                let mut failure = None;
-                while let Some(item) = stream.next().await {
-                    // After the DisconnectionEvent the emulator closes by itself (close_grace).
-                    if let Err(e) = item {
-                        if failure.is_none() {
-                            failure = Some(Failure::from_transport(&e, "stream"));
-                        }
-                    }
-                }
-                failure
-            };
-            let (sent, failure) = tokio::join!(producer, consumer);
-            drop(sink);
+            let (sink, mut stream) = session.split();
+            let mut video = SignedVideo { sink, clock };
+            let outcome = exchange(load, &mut video, &mut stream).await;
+            drop(video);
             drop(stream);
             tokio::time::timeout(PATIENCE, watch.finished())
                 .await
                 .expect("the session's driver task stops");
-            match (failure, sent) {
-                (Some(failure), _) => Err(failure),
-                (None, Err(failure)) => Err(failure),
-                (None, Ok(())) => Ok(()),
-            }
+            outcome
         }
         Route::Transcribe => {
-            let client = TranscribeClient::new("us-east-1")
-                .endpoint(handle.endpoint())
-                .credentials(handle.credentials())
-                .session_config(config);
             let request = StartStreamTranscription::new(MediaEncoding::Pcm, 48_000)
                 .language_code("en-US")
                 .enable_channel_identification(true)
                 .number_of_channels(2);
-            let stream = client
+            let (mut audio, mut events) = transcribe_client(handle, config)
                 .start(request)
                 .await
-                .map_err(|e| Failure::from_transcribe(&e, "connect"))?;
-            let (mut audio, mut events) = stream.split();
-            let producer = async {
-                for _ in 0..load.frames {
-                    audio
-                        .send_audio(vec![1u8; load.frame_len])
-                        .await
-                        .map_err(|e| Failure::from_transcribe(&e, "send"))?;
-                    pause(load).await;
-                }
-                if !load.end {
-                    return Ok(());
-                }
-                audio
-                    .finish()
-                    .await
-                    .map_err(|e| Failure::from_transcribe(&e, "send"))
-            };
-            let consumer = async {
-                let mut failure = None;
-                while let Some(item) = events.next_event().await {
-                    if let Err(e) = item {
-                        if failure.is_none() {
-                            failure = Some(Failure::from_transcribe(&e, "stream"));
-                        }
-                    }
-                }
-                failure
-            };
-            let (sent, failure) = tokio::join!(producer, consumer);
-            match (failure, sent) {
-                (Some(failure), _) => Err(failure),
-                (None, Err(failure)) => Err(failure),
-                (None, Ok(())) => Ok(()),
-            }
+                .map_err(|e| e.failure("connect"))?
+                .split();
+            exchange(load, &mut audio, &mut events).await
         }
         Route::Liveness => {
-            let client = LivenessClient::new("us-east-1")
-                .endpoint(handle.endpoint())
-                .credentials(handle.credentials())
-                .session_config(config);
-            let request =
-                StartFaceLivenessSession::new(SESSION_ID, 320, 240, DEFAULT_CHALLENGE_VERSIONS);
-            let stream = client
-                .start(request)
+            let (mut video, mut events) = liveness_client(handle, config)
+                .start(liveness_session())
                 .await
-                .map_err(|e| Failure::from_liveness(&e, "connect"))?;
-            let (mut video, mut events) = stream.split();
-            let producer = async {
-                for _ in 0..load.frames {
-                    video
-                        .send_video(vec![7u8; load.frame_len])
-                        .await
-                        .map_err(|e| Failure::from_liveness(&e, "send"))?;
-                    pause(load).await;
-                }
-                if !load.end {
-                    return Ok(());
-                }
-                video
-                    .finish()
-                    .await
-                    .map_err(|e| Failure::from_liveness(&e, "send"))
-            };
-            let consumer = async {
-                let mut failure = None;
-                while let Some(item) = events.next_event().await {
-                    if let Err(e) = item {
-                        if failure.is_none() {
-                            failure = Some(Failure::from_liveness(&e, "stream"));
-                        }
-                    }
-                }
-                failure
-            };
-            let (sent, failure) = tokio::join!(producer, consumer);
-            match (failure, sent) {
-                (Some(failure), _) => Err(failure),
-                (None, Err(failure)) => Err(failure),
-                (None, Ok(())) => Ok(()),
-            }
+                .map_err(|e| e.failure("connect"))?
+                .split();
+            exchange(load, &mut video, &mut events).await
         }
     }
 }
@@ -680,11 +742,11 @@ async fn close_mid_stream(route: Route, abrupt: bool) {
     }
 }
 
-async fn protocol_fault(route: Route, fault: Fault) -> Failure {
+async fn protocol_fault(route: Route, fault: Fault, config: SessionConfig) -> Failure {
     let failure = fault_case(
         route,
         fault,
-        quick_config(),
+        config,
         SMALL_LOAD,
         Expect::Error {
             kinds: &[ErrorKind::Protocol],
@@ -703,11 +765,11 @@ async fn protocol_fault(route: Route, fault: Fault) -> Failure {
 }
 
 async fn garbage(route: Route) {
-    protocol_fault(route, Fault::Garbage { after_frames: 2 }).await;
+    protocol_fault(route, Fault::Garbage { after_frames: 2 }, quick_config()).await;
 }
 
 async fn bad_crc(route: Route) {
-    let failure = protocol_fault(route, Fault::BadCrc { after_frames: 2 }).await;
+    let failure = protocol_fault(route, Fault::BadCrc { after_frames: 2 }, quick_config()).await;
     assert!(
         matches!(failure.decode, Some(DecodeError::MessageChecksum { .. })),
         "{failure:#?}"
@@ -719,19 +781,12 @@ async fn oversized(route: Route) {
     let limit = 96 * 1024;
     LARGEST_ALLOCATION.with(|l| l.set(0));
     count_panics();
-    let failure = fault_case(
+    let failure = protocol_fault(
         route,
         Fault::Oversized { after_frames: 2 },
         quick_config().max_incoming_message(limit),
-        SMALL_LOAD,
-        Expect::Error {
-            kinds: &[ErrorKind::Protocol],
-            at_least: Duration::ZERO,
-            at_most: GRACE,
-        },
     )
-    .await
-    .expect("a failure");
+    .await;
     let declared_payload = OVERSIZED_DECLARED_LEN as usize - 16;
     assert_eq!(
         failure.decode,
@@ -853,11 +908,7 @@ async fn drop_mid_stream(route: Route, fault: Fault) {
         Route::Transport => {
             let clock = Clock::system();
             let session = Connector::new(config.frame_signing(FrameSigning::Signed))
-                .connect(
-                    ConnectRequest::new(liveness_url(handle), "us-east-1", "rekognition")
-                        .credentials(handle.credentials())
-                        .clock(clock.clone()),
-                )
+                .connect(transport_request(handle, &clock))
                 .await
                 .expect("connects");
             let watch = session.watch();
@@ -872,10 +923,7 @@ async fn drop_mid_stream(route: Route, fault: Fault) {
             Some(watch)
         }
         Route::Transcribe => {
-            let mut stream = TranscribeClient::new("us-east-1")
-                .endpoint(handle.endpoint())
-                .credentials(handle.credentials())
-                .session_config(config)
+            let mut stream = transcribe_client(handle, config)
                 .start(
                     StartStreamTranscription::new(MediaEncoding::Pcm, 16_000)
                         .language_code("en-US"),
@@ -889,16 +937,8 @@ async fn drop_mid_stream(route: Route, fault: Fault) {
             None
         }
         Route::Liveness => {
-            let (mut video, events) = LivenessClient::new("us-east-1")
-                .endpoint(handle.endpoint())
-                .credentials(handle.credentials())
-                .session_config(config)
-                .start(StartFaceLivenessSession::new(
-                    SESSION_ID,
-                    320,
-                    240,
-                    DEFAULT_CHALLENGE_VERSIONS,
-                ))
+            let (mut video, events) = liveness_client(handle, config)
+                .start(liveness_session())
                 .await
                 .expect("connects")
                 .split();

@@ -2,6 +2,45 @@
 //!
 //! Each test feeds the input exactly as the target did and states what must happen.
 
+/// The fuzz harness's fixed setting: its credentials (AWS's documented example key), its time,
+/// and the upgrade it presigns.
+#[cfg(feature = "verify")]
+mod harness {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use aws_credential_types::Credentials;
+    use sigv4_ws::verify::Verifier;
+    use sigv4_ws::{Clock, ManualTime, Presigner};
+
+    pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    /// 2024-08-20T23:01:43Z.
+    fn t0() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_724_194_903)
+    }
+
+    fn credentials() -> Credentials {
+        Credentials::new("AKIDEXAMPLE", SECRET, None, None, "regression")
+    }
+
+    /// A verifier at `t0` that knows the harness's credentials.
+    pub fn verifier() -> Verifier {
+        Verifier::new(Clock::new(ManualTime::new(t0()))).with_credentials(credentials())
+    }
+
+    /// A Face Liveness upgrade presigned at `t0`: its request target and its `Host`.
+    pub fn signed_liveness_upgrade() -> (String, String) {
+        let url = url::Url::parse("wss://streaming-rekognition.us-east-1.amazonaws.com/start-face-liveness-session-websocket?session-id=9ab8a3a4-0c7e-4f2e-9d1c-2b0a1f0c7e11").unwrap();
+        let signed = Presigner::new(credentials(), "us-east-1", "rekognition")
+            .presign_at(&url, t0())
+            .unwrap();
+        (
+            signed.url()[url::Position::BeforePath..].to_owned(),
+            signed.host_header(),
+        )
+    }
+}
+
 /// `verify_envelope`, mode 3 (`host\ntarget` text), crash-5e12837672d5f742e95ec4492ae152b87b289e17
 /// after 8.7 million inputs: a request target that *contains the secret key* (the fuzzer had
 /// learned it from the harness's own leak check). The verifier rejected it correctly (no
@@ -11,13 +50,9 @@
 #[cfg(feature = "verify")]
 #[test]
 fn upgrade_target_holding_the_secret_is_refused_as_missing_parameters() {
-    use std::time::{Duration, UNIX_EPOCH};
+    use harness::SECRET;
+    use sigv4_ws::verify::RejectionKind;
 
-    use aws_credential_types::Credentials;
-    use sigv4_ws::verify::{RejectionKind, Verifier};
-    use sigv4_ws::{Clock, ManualTime};
-
-    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     let input: &[u8] = b"\x0f\xff\x01PwJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\xff";
 
     // The target's decoding of mode 3: lossy UTF-8, `host` before the first newline (none).
@@ -25,17 +60,7 @@ fn upgrade_target_holding_the_secret_is_refused_as_missing_parameters() {
     let text = String::from_utf8_lossy(&input[1..]);
     let (host, target) = text.split_once('\n').unwrap_or(("", &text));
 
-    let clock = Clock::new(ManualTime::new(
-        UNIX_EPOCH + Duration::from_secs(1_724_194_903),
-    ));
-    let verifier = Verifier::new(clock).with_credentials(Credentials::new(
-        "AKIDEXAMPLE",
-        SECRET,
-        None,
-        None,
-        "regression",
-    ));
-    let refused = verifier
+    let refused = harness::verifier()
         .verify_upgrade(target, host)
         .expect_err("no presigned parameters");
     assert_eq!(refused.kind(), RejectionKind::MissingParameter);
@@ -56,29 +81,10 @@ fn upgrade_target_holding_the_secret_is_refused_as_missing_parameters() {
 #[cfg(feature = "verify")]
 #[test]
 fn text_before_the_signed_path_is_not_accepted() {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use aws_credential_types::Credentials;
-    use sigv4_ws::verify::Verifier;
-    use sigv4_ws::{Clock, Presigner};
-
-    let t0 = UNIX_EPOCH + Duration::from_secs(1_724_194_903);
-    let creds = Credentials::new(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        None,
-        None,
-        "regression",
-    );
-    let url = url::Url::parse("wss://streaming-rekognition.us-east-1.amazonaws.com/start-face-liveness-session-websocket?session-id=9ab8a3a4-0c7e-4f2e-9d1c-2b0a1f0c7e11").unwrap();
-    let signed = Presigner::new(creds.clone(), "us-east-1", "rekognition")
-        .presign_at(&url, t0)
-        .unwrap();
-    let target = &signed.url()[url::Position::BeforePath..];
-    let host = signed.host_header();
-    let verifier = Verifier::new(Clock::new(sigv4_ws::ManualTime::new(t0))).with_credentials(creds);
+    let (target, host) = harness::signed_liveness_upgrade();
+    let verifier = harness::verifier();
     assert!(
-        verifier.verify_upgrade(target, &host).is_ok(),
+        verifier.verify_upgrade(&target, &host).is_ok(),
         "the signed target verifies"
     );
 
@@ -101,27 +107,8 @@ fn text_before_the_signed_path_is_not_accepted() {
 #[cfg(feature = "verify")]
 #[test]
 fn dot_segments_do_not_hide_text_before_the_signed_path() {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use aws_credential_types::Credentials;
-    use sigv4_ws::verify::Verifier;
-    use sigv4_ws::{Clock, ManualTime, Presigner};
-
-    let t0 = UNIX_EPOCH + Duration::from_secs(1_724_194_903);
-    let creds = Credentials::new(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        None,
-        None,
-        "regression",
-    );
-    let url = url::Url::parse("wss://streaming-rekognition.us-east-1.amazonaws.com/start-face-liveness-session-websocket?session-id=9ab8a3a4-0c7e-4f2e-9d1c-2b0a1f0c7e11").unwrap();
-    let signed = Presigner::new(creds.clone(), "us-east-1", "rekognition")
-        .presign_at(&url, t0)
-        .unwrap();
-    let target = &signed.url()[url::Position::BeforePath..];
-    let host = signed.host_header();
-    let verifier = Verifier::new(Clock::new(ManualTime::new(t0))).with_credentials(creds);
+    let (target, host) = harness::signed_liveness_upgrade();
+    let verifier = harness::verifier();
 
     for prefix in ["x/..", "\0\0/../.", "evil/./.."] {
         let tampered = format!("{prefix}{target}");

@@ -44,6 +44,7 @@ use sigv4_ws::services::liveness::{
 };
 use sigv4_ws::services::transcribe::{
     ConfigurationEvent, MediaEncoding, StartRequest, StartStreamTranscription, TranscribeClient,
+    TranscribeStream,
 };
 use sigv4_ws::transport::{
     ConnectRequest, Connector, ErrorKind, FrameSigning, PlaintextPolicy, SessionConfig,
@@ -68,34 +69,69 @@ const WRONG_SECRET: &str = "SECRETSECRETWRONGWRONGWRONG/+WRONGWRONG0";
 const TOKEN: &str = "TOKENTOKENTOKENTOKEN/+=TOKENTOKENTOKENTOKEN+/TOKEN==";
 const WRONG_TOKEN: &str = "TOKENTOKENWRONGWRONGWRONG/+=WRONGWRONGWRONGWRONG==";
 
-fn credentials() -> Credentials {
+fn leak_check_credentials(secret: &str, token: &str) -> Credentials {
     Credentials::new(
         ACCESS_KEY_ID,
-        SECRET,
-        Some(TOKEN.to_owned()),
+        secret,
+        Some(token.to_owned()),
         None,
         "leak-check",
     )
+}
+
+fn credentials() -> Credentials {
+    leak_check_credentials(SECRET, TOKEN)
 }
 
 fn wrong_secret() -> Credentials {
-    Credentials::new(
-        ACCESS_KEY_ID,
-        WRONG_SECRET,
-        Some(TOKEN.to_owned()),
-        None,
-        "leak-check",
-    )
+    leak_check_credentials(WRONG_SECRET, TOKEN)
 }
 
 fn wrong_token() -> Credentials {
-    Credentials::new(
-        ACCESS_KEY_ID,
-        SECRET,
-        Some(WRONG_TOKEN.to_owned()),
-        None,
-        "leak-check",
-    )
+    leak_check_credentials(SECRET, WRONG_TOKEN)
+}
+
+/// A Transcribe client for `endpoint` with the secret credentials.
+fn transcribe_client(endpoint: Url) -> TranscribeClient {
+    TranscribeClient::new("us-east-1")
+        .endpoint(endpoint)
+        .credentials(credentials())
+}
+
+/// A Face Liveness client for `endpoint` with the secret credentials.
+fn liveness_client(endpoint: Url) -> LivenessClient {
+    LivenessClient::new("us-east-1")
+        .endpoint(endpoint)
+        .credentials(credentials())
+}
+
+/// 16 kHz PCM in US English.
+fn pcm_16k() -> StartStreamTranscription {
+    StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US")
+}
+
+fn liveness_session() -> StartFaceLivenessSession {
+    StartFaceLivenessSession::new(SESSION_ID, 320, 240, DEFAULT_CHALLENGE_VERSIONS)
+}
+
+/// The Face Liveness URL on `origin` (scheme, host and port).
+fn liveness_url(origin: &Url) -> Url {
+    let mut url = origin.clone();
+    url.set_path("/start-face-liveness-session-websocket");
+    url.set_query(Some(&format!(
+        "session-id={SESSION_ID}&video-width=320&video-height=240&challenge-versions=FaceMovementAndLightChallenge_1.0.0"
+    )));
+    url
+}
+
+/// The Transcribe URL on `origin` (scheme, host and port).
+fn transcribe_url(origin: &Url) -> Url {
+    let mut url = origin.clone();
+    url.set_path("/stream-transcription-websocket");
+    url.set_query(Some(
+        "language-code=en-US&media-encoding=pcm&sample-rate=16000",
+    ));
+    url
 }
 
 const SESSION_ID: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
@@ -337,10 +373,9 @@ fn both(shown: &mut Vec<String>, value: &(impl Debug + Display)) {
     debug(shown, value);
 }
 
-/// An error, and every error in its source chain.
-fn error_chain(shown: &mut Vec<String>, error: &(dyn std::error::Error + 'static)) {
-    shown.push(error.to_string());
-    shown.push(format!("{error:?}"));
+/// An error in every form ([`both`]), and every error in its source chain.
+fn error_chain(shown: &mut Vec<String>, error: &(impl std::error::Error + 'static)) {
+    both(shown, error);
     let mut source = error.source();
     while let Some(cause) = source {
         shown.push(cause.to_string());
@@ -668,21 +703,11 @@ impl Rig {
     }
 
     fn liveness_url(&self) -> Url {
-        let mut url = self.endpoint();
-        url.set_path("/start-face-liveness-session-websocket");
-        url.set_query(Some(&format!(
-            "session-id={SESSION_ID}&video-width=320&video-height=240&challenge-versions=FaceMovementAndLightChallenge_1.0.0"
-        )));
-        url
+        liveness_url(&self.endpoint())
     }
 
     fn transcribe_url(&self) -> Url {
-        let mut url = self.endpoint();
-        url.set_path("/stream-transcription-websocket");
-        url.set_query(Some(
-            "language-code=en-US&media-encoding=pcm&sample-rate=16000",
-        ));
-        url
+        transcribe_url(&self.endpoint())
     }
 
     /// Waits for every connection to finish, stops the emulator, formats its records, and
@@ -710,6 +735,16 @@ impl Rig {
     }
 }
 
+/// Reads a Transcribe stream to its end: events only, no error.
+async fn drain(stream: &mut TranscribeStream) {
+    while let Some(event) = tokio::time::timeout(PATIENCE, stream.next_event())
+        .await
+        .expect("events")
+    {
+        event.expect("no error");
+    }
+}
+
 fn video(clock: &Clock, len: usize) -> Message {
     VideoEvent::now(vec![5u8; len], clock).to_message()
 }
@@ -726,13 +761,9 @@ async fn full_sessions_of_both_services_leak_nothing() {
     // Transcribe, unsigned and signed frames.
     for signing in [FrameSigning::Unsigned, FrameSigning::Signed] {
         let rig = Rig::start(EmulatorConfig::default()).await;
-        let client = TranscribeClient::new("us-east-1")
-            .endpoint(rig.endpoint())
-            .credentials(credentials())
-            .frame_signing(signing);
+        let client = transcribe_client(rig.endpoint()).frame_signing(signing);
         debug(&mut shown, &client);
-        let request =
-            StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US");
+        let request = pcm_16k();
         debug(&mut shown, &request);
         let request: StartRequest = request.into();
         debug(&mut shown, &request);
@@ -766,12 +797,9 @@ async fn full_sessions_of_both_services_leak_nothing() {
     // Face Liveness through the typed client.
     {
         let rig = Rig::start(EmulatorConfig::default()).await;
-        let client = LivenessClient::new("us-east-1")
-            .endpoint(rig.endpoint())
-            .credentials(credentials());
+        let client = liveness_client(rig.endpoint());
         debug(&mut shown, &client);
-        let request =
-            StartFaceLivenessSession::new(SESSION_ID, 320, 240, DEFAULT_CHALLENGE_VERSIONS);
+        let request = liveness_session();
         debug(&mut shown, &request);
         let stream = client.start(request).await.expect("liveness starts");
         debug(&mut shown, &stream);
@@ -884,11 +912,10 @@ async fn error_paths_leak_nothing() {
         let error = TranscribeClient::new("us-east-1")
             .endpoint(rig.endpoint())
             .credentials(wrong_secret())
-            .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+            .start(pcm_16k())
             .await
             .expect_err("the signature cannot match");
         assert!(error.is_auth(), "{error:?}");
-        both(&mut shown, &error);
         error_chain(&mut shown, &error);
         rig.finish(&mut shown, false).await;
     }
@@ -897,12 +924,7 @@ async fn error_paths_leak_nothing() {
         let stream = LivenessClient::new("us-east-1")
             .endpoint(rig.endpoint())
             .credentials(wrong_secret())
-            .start(StartFaceLivenessSession::new(
-                SESSION_ID,
-                320,
-                240,
-                DEFAULT_CHALLENGE_VERSIONS,
-            ))
+            .start(liveness_session())
             .await
             .expect("the upgrade succeeds; the rejection follows the first frame");
         let (mut video_out, mut events) = stream.split();
@@ -914,7 +936,6 @@ async fn error_paths_leak_nothing() {
         {
             if let Err(error) = event {
                 assert!(error.is_auth(), "{error:?}");
-                both(&mut shown, &error);
                 error_chain(&mut shown, &error);
                 errors += 1;
             }
@@ -922,7 +943,6 @@ async fn error_paths_leak_nothing() {
         assert_eq!(errors, 1);
         // Sending on the ended session: a Closed error that carries the cause.
         if let Err(error) = video_out.send_video(vec![1u8; 100]).await {
-            both(&mut shown, &error);
             error_chain(&mut shown, &error);
         }
         rig.finish(&mut shown, false).await;
@@ -939,7 +959,6 @@ async fn error_paths_leak_nothing() {
             .await;
         match result {
             Err(error) => {
-                both(&mut shown, &error);
                 error_chain(&mut shown, &error);
             }
             Ok(mut session) => {
@@ -949,7 +968,6 @@ async fn error_paths_leak_nothing() {
                     .expect("ends")
                 {
                     if let Err(error) = item {
-                        both(&mut shown, &error);
                         error_chain(&mut shown, &error);
                     }
                 }
@@ -969,19 +987,8 @@ async fn error_paths_leak_nothing() {
     ] {
         let rig = Rig::start(config.clock_offset_millis(offset)).await;
         let clock = Clock::system();
-        let client = LivenessClient::new("us-east-1")
-            .endpoint(rig.endpoint())
-            .credentials(credentials())
-            .clock(clock.clone());
-        let mut stream = client
-            .start(StartFaceLivenessSession::new(
-                SESSION_ID,
-                320,
-                240,
-                DEFAULT_CHALLENGE_VERSIONS,
-            ))
-            .await
-            .expect("starts");
+        let client = liveness_client(rig.endpoint()).clock(clock.clone());
+        let mut stream = client.start(liveness_session()).await.expect("starts");
         stream.send_video(vec![1u8; 100]).await.expect("video");
         stream.finish().await.expect("finish");
         while let Some(event) = tokio::time::timeout(PATIENCE, stream.next_event())
@@ -1014,7 +1021,6 @@ async fn error_paths_leak_nothing() {
             .await
             .expect_err("no retry allowed");
         assert!(error.is_clock_skew(), "{error:?}");
-        both(&mut shown, &error);
         error_chain(&mut shown, &error);
         rig.finish(&mut shown, true).await;
     }
@@ -1036,9 +1042,7 @@ async fn error_paths_leak_nothing() {
         let mut rig = Rig::start(EmulatorConfig::default().fault(fault)).await;
         rig.settle = Duration::from_millis(500);
         debug(&mut shown, &fault);
-        let client = TranscribeClient::new("us-east-1")
-            .endpoint(rig.endpoint())
-            .credentials(credentials())
+        let client = transcribe_client(rig.endpoint())
             .frame_signing(FrameSigning::Signed)
             .session_config(
                 SessionConfig::default()
@@ -1046,12 +1050,8 @@ async fn error_paths_leak_nothing() {
                     .idle_timeout(Some(Duration::from_millis(300)))
                     .frame_signing(FrameSigning::Signed),
             );
-        match client
-            .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
-            .await
-        {
+        match client.start(pcm_16k()).await {
             Err(error) => {
-                both(&mut shown, &error);
                 error_chain(&mut shown, &error);
             }
             Ok(stream) => {
@@ -1080,7 +1080,6 @@ async fn error_paths_leak_nothing() {
                         .expect("the fault ends the session");
                 assert!(!errors.is_empty(), "{fault:?}: a typed error");
                 for error in errors.iter().chain(send_error.iter()) {
-                    both(&mut shown, error);
                     error_chain(&mut shown, error);
                 }
             }
@@ -1100,7 +1099,7 @@ async fn error_paths_leak_nothing() {
     }
     let bad_region = TranscribeClient::new("evil.example/x")
         .credentials(credentials())
-        .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+        .start(pcm_16k())
         .await
         .expect_err("not a region");
     both(&mut shown, &bad_region);
@@ -1117,10 +1116,8 @@ async fn error_paths_leak_nothing() {
     both(&mut shown, &bad_session);
     {
         let rig = Rig::start(EmulatorConfig::default()).await;
-        let mut stream = TranscribeClient::new("us-east-1")
-            .endpoint(rig.endpoint())
-            .credentials(credentials())
-            .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+        let mut stream = transcribe_client(rig.endpoint())
+            .start(pcm_16k())
             .await
             .expect("starts");
         let empty = stream
@@ -1140,12 +1137,7 @@ async fn error_paths_leak_nothing() {
             .expect_err("only Call Analytics takes a configuration");
         both(&mut shown, &not_call_analytics);
         stream.finish().await.expect("finish");
-        while let Some(event) = tokio::time::timeout(PATIENCE, stream.next_event())
-            .await
-            .expect("events")
-        {
-            event.expect("no error");
-        }
+        drain(&mut stream).await;
         let after = stream
             .send_audio(vec![0u8; 320])
             .await
@@ -1200,10 +1192,9 @@ async fn core_and_verifier_types_leak_nothing() {
     let wrong = wrong_secret();
     debug(&mut shown, &wrong);
 
-    let endpoint = Url::parse(&format!(
-        "wss://streaming-rekognition.us-east-1.amazonaws.com/start-face-liveness-session-websocket?session-id={SESSION_ID}&video-width=320&video-height=240&challenge-versions=FaceMovementAndLightChallenge_1.0.0"
-    ))
-    .expect("url");
+    let endpoint = liveness_url(
+        &Url::parse("wss://streaming-rekognition.us-east-1.amazonaws.com").expect("url"),
+    );
     let presigner = Presigner::new(creds.clone(), "us-east-1", "rekognition");
     debug(&mut shown, &presigner);
     let presigned = presigner.presign(&endpoint, &clock).expect("presigns");
@@ -1398,20 +1389,13 @@ async fn tungstenite_trace_logging_exposes_presigned_urls_known_issue() {
     logs();
     let rig = Rig::start(EmulatorConfig::default()).await;
     let mut shown = Vec::new();
-    let mut stream = TranscribeClient::new("us-east-1")
-        .endpoint(rig.endpoint())
-        .credentials(credentials())
-        .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+    let mut stream = transcribe_client(rig.endpoint())
+        .start(pcm_16k())
         .await
         .expect("starts");
     stream.send_audio(vec![0u8; 320]).await.expect("audio");
     stream.finish().await.expect("finish");
-    while let Some(event) = tokio::time::timeout(PATIENCE, stream.next_event())
-        .await
-        .expect("events")
-    {
-        event.expect("no error");
-    }
+    drain(&mut stream).await;
     rig.finish(&mut shown, true).await;
     let tungstenite = logs().tungstenite.text();
     let found = leaks_in(&tungstenite);
@@ -1481,10 +1465,7 @@ async fn tls_server() -> TlsServer {
 }
 
 fn wss_request(addr: SocketAddr) -> ConnectRequest {
-    let url = Url::parse(&format!(
-        "wss://{addr}/start-face-liveness-session-websocket?session-id={SESSION_ID}&video-width=320&video-height=240&challenge-versions=FaceMovementAndLightChallenge_1.0.0"
-    ))
-    .expect("url");
+    let url = liveness_url(&Url::parse(&format!("wss://{addr}")).expect("url"));
     ConnectRequest::new(url, "us-east-1", "rekognition").credentials(credentials())
 }
 
@@ -1505,7 +1486,6 @@ async fn tls_verification_is_on_by_default_and_a_caller_root_is_honoured() {
     .expect_err("an untrusted certificate");
     assert_eq!(error.kind(), &ErrorKind::Tls, "{error:?}");
     assert!(error.to_string().contains("TLS"), "{error}");
-    both(&mut shown, &error);
     error_chain(&mut shown, &error);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while *server
@@ -1530,15 +1510,8 @@ async fn tls_verification_is_on_by_default_and_a_caller_root_is_honoured() {
     );
 
     // The same through the typed client.
-    let typed = LivenessClient::new("us-east-1")
-        .endpoint(Url::parse(&format!("wss://{}", server.addr)).expect("url"))
-        .credentials(credentials())
-        .start(StartFaceLivenessSession::new(
-            SESSION_ID,
-            320,
-            240,
-            DEFAULT_CHALLENGE_VERSIONS,
-        ))
+    let typed = liveness_client(Url::parse(&format!("wss://{}", server.addr)).expect("url"))
+        .start(liveness_session())
         .await
         .expect_err("an untrusted certificate");
     assert_eq!(
@@ -1595,12 +1568,9 @@ async fn plain_ws_to_a_non_loopback_host_is_refused_before_connecting_unless_all
         format!("[::ffff:127.0.0.1]:{port}"),
         format!("0.0.0.0:{port}"),
     ];
-    let query = "language-code=en-US&media-encoding=pcm&sample-rate=16000";
     let targets: Vec<Url> = authorities
         .iter()
-        .map(|a| {
-            Url::parse(&format!("ws://{a}/stream-transcription-websocket?{query}")).expect("url")
-        })
+        .map(|a| transcribe_url(&Url::parse(&format!("ws://{a}")).expect("url")))
         .collect();
     for (authority, target) in authorities.iter().zip(&targets) {
         let error = Connector::new(SessionConfig::default())
@@ -1616,10 +1586,8 @@ async fn plain_ws_to_a_non_loopback_host_is_refused_before_connecting_unless_all
             "{target}: {error:?}"
         );
         both(&mut shown, &error);
-        let typed = TranscribeClient::new("us-east-1")
-            .endpoint(Url::parse(&format!("ws://{authority}")).expect("url"))
-            .credentials(credentials())
-            .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+        let typed = transcribe_client(Url::parse(&format!("ws://{authority}")).expect("url"))
+            .start(pcm_16k())
             .await
             .expect_err("refused");
         assert_eq!(
@@ -1669,7 +1637,9 @@ async fn x_amz_expires_above_300_seconds_is_refused_before_connecting() {
     logs();
     let mut shown = Vec::new();
     let clock = Clock::system();
-    let url = Url::parse("wss://transcribestreaming.us-east-1.amazonaws.com:8443/stream-transcription-websocket?language-code=en-US&media-encoding=pcm&sample-rate=16000").expect("url");
+    let url = transcribe_url(
+        &Url::parse("wss://transcribestreaming.us-east-1.amazonaws.com:8443").expect("url"),
+    );
     let presigner = Presigner::new(credentials(), "us-east-1", "transcribe");
     for (seconds, ok) in [
         (1, true),
@@ -1710,24 +1680,17 @@ async fn x_amz_expires_above_300_seconds_is_refused_before_connecting() {
     let handle = Emulator::start(EmulatorConfig::default().credentials(credentials()))
         .await
         .expect("emulator");
-    let mut local = handle.endpoint();
-    local.set_path("/stream-transcription-websocket");
-    local.set_query(Some(
-        "language-code=en-US&media-encoding=pcm&sample-rate=16000",
-    ));
+    let local = transcribe_url(&handle.endpoint());
     let error = Connector::new(SessionConfig::default().url_expires_in(Duration::from_secs(301)))
         .connect(ConnectRequest::new(local, "us-east-1", "transcribe").credentials(credentials()))
         .await
         .expect_err("refused");
     assert_eq!(error.kind(), &ErrorKind::InvalidRequest, "{error:?}");
     assert!(error.to_string().contains("301"), "{error}");
-    both(&mut shown, &error);
     error_chain(&mut shown, &error);
-    let typed = TranscribeClient::new("us-east-1")
-        .endpoint(handle.endpoint())
-        .credentials(credentials())
+    let typed = transcribe_client(handle.endpoint())
         .session_config(SessionConfig::default().url_expires_in(Duration::from_secs(301)))
-        .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+        .start(pcm_16k())
         .await
         .expect_err("refused");
     assert_eq!(
@@ -1736,11 +1699,7 @@ async fn x_amz_expires_above_300_seconds_is_refused_before_connecting() {
     );
     both(&mut shown, &typed);
     // 300 s is accepted end to end.
-    let mut at_limit = handle.endpoint();
-    at_limit.set_path("/stream-transcription-websocket");
-    at_limit.set_query(Some(
-        "language-code=en-US&media-encoding=pcm&sample-rate=16000",
-    ));
+    let at_limit = transcribe_url(&handle.endpoint());
     let mut session =
         Connector::new(SessionConfig::default().url_expires_in(Duration::from_secs(300)))
             .connect(
@@ -1768,19 +1727,12 @@ async fn the_capture_sees_the_crates_trace_output() {
     let handle = Emulator::start(EmulatorConfig::default().credentials(credentials()))
         .await
         .expect("emulator");
-    let mut stream = TranscribeClient::new("us-east-1")
-        .endpoint(handle.endpoint())
-        .credentials(credentials())
-        .start(StartStreamTranscription::new(MediaEncoding::Pcm, 16_000).language_code("en-US"))
+    let mut stream = transcribe_client(handle.endpoint())
+        .start(pcm_16k())
         .await
         .expect("starts");
     stream.finish().await.expect("finish");
-    while let Some(event) = tokio::time::timeout(PATIENCE, stream.next_event())
-        .await
-        .expect("events")
-    {
-        event.expect("no error");
-    }
+    drain(&mut stream).await;
     handle.shutdown().await;
     let log = logs().ours.text();
     for expected in [
