@@ -5,6 +5,7 @@
 //! for the challenge the server chose with a new challenge id and the video's start and end
 //! times, but no face positions or colours (it cannot know them).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +19,10 @@ use sigv4_ws::services::pacing::RealTimePacer;
 use tokio::sync::{oneshot, watch};
 
 use crate::cli::LivenessArgs;
-use crate::connect::{self, Interrupts, Target};
+use crate::connect::{self, Target};
 use crate::fail::{Fail, Kind};
 use crate::output::{fmt_time, Out};
+use crate::session::{self, Connected, Failure, ForTarget, ServiceError};
 use crate::video::VideoFile;
 
 /// How long to wait for the server's answer after the end of the video.
@@ -29,30 +31,9 @@ const FINAL_WAIT: Duration = Duration::from_secs(35);
 const SESSION_INFORMATION_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: LivenessArgs) -> Result<(), Fail> {
-    let path = args.file.clone();
-    let video = tokio::task::spawn_blocking(move || VideoFile::open(&path))
-        .await
-        .map_err(|e| Fail::input(format!("cannot read {}: {e}", args.file.display())))??;
-    let width = args
-        .video_width
-        .or(video.info.width)
-        .filter(|w| *w > 0)
-        .ok_or_else(|| {
-            Fail::input(format!(
-                "{}: the video does not say its width; give --video-width",
-                args.file.display()
-            ))
-        })?;
-    let height = args
-        .video_height
-        .or(video.info.height)
-        .filter(|h| *h > 0)
-        .ok_or_else(|| {
-            Fail::input(format!(
-                "{}: the video does not say its height; give --video-height",
-                args.file.display()
-            ))
-        })?;
+    let video = session::read_input(&args.file, VideoFile::open).await?;
+    let width = dimension(args.video_width, video.info.width, "width", &args.file)?;
+    let height = dimension(args.video_height, video.info.height, "height", &args.file)?;
     let against_aws = !args.connect.emulator && args.connect.endpoint.is_none();
     let session_id = match &args.session_id {
         Some(id) => id.clone(),
@@ -97,48 +78,26 @@ pub async fn run(args: LivenessArgs) -> Result<(), Fail> {
         }),
     );
     let result = stream(&args, &out, &target, video, request).await;
-    let result = match result {
-        Err(Failure::Liveness(error)) => {
-            Err(connect::explain(&out, &target, &error.to_string(), exit_kind(&error)).await)
+    session::conclude(&out, target, result).await
+}
+
+/// The video's width or height (`name`): as given by `--video-<name>`, else as the file says.
+fn dimension(given: Option<u32>, found: Option<u32>, name: &str, file: &Path) -> Result<u32, Fail> {
+    given.or(found).filter(|d| *d > 0).ok_or_else(|| {
+        Fail::input(format!(
+            "{}: the video does not say its {name}; give --video-{name}",
+            file.display()
+        ))
+    })
+}
+
+impl ServiceError for LivenessError {
+    fn exit_kind(&self) -> Kind {
+        match self {
+            LivenessError::InvalidRequest(_) => Kind::Input,
+            LivenessError::Transport(e) if session::is_usage_error(e) => Kind::Input,
+            _ => Kind::Service,
         }
-        Err(Failure::Fail(fail)) => Err(fail),
-        Ok(()) => Ok(()),
-    };
-    out.finish();
-    target.shutdown().await;
-    result
-}
-
-enum Failure {
-    Liveness(LivenessError),
-    Fail(Fail),
-}
-
-impl From<Fail> for Failure {
-    fn from(f: Fail) -> Self {
-        Failure::Fail(f)
-    }
-}
-
-impl From<LivenessError> for Failure {
-    fn from(e: LivenessError) -> Self {
-        Failure::Liveness(e)
-    }
-}
-
-fn exit_kind(error: &LivenessError) -> Kind {
-    use sigv4_ws::transport::ErrorKind;
-    match error {
-        LivenessError::InvalidRequest(_) => Kind::Input,
-        LivenessError::Transport(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::InvalidRequest | ErrorKind::PlaintextRefused | ErrorKind::Credentials
-            ) =>
-        {
-            Kind::Input
-        }
-        _ => Kind::Service,
     }
 }
 
@@ -156,20 +115,9 @@ async fn stream(
     video: VideoFile,
     request: StartFaceLivenessSession,
 ) -> Result<(), Failure> {
-    let mut client = LivenessClient::new(target.region.clone())
-        .credentials(target.credentials.clone())
-        .clock(target.clock.clone());
-    if let Some(endpoint) = &target.endpoint {
-        client = client.endpoint(endpoint.clone());
-    }
-    let stream = client.start(request).await?;
-    let mut interrupts = Interrupts::claim();
-    let mut offsets_reported = 0;
-    connect::report_offsets(out, &stream.offsets_learned(), &mut offsets_reported);
-    let endpoint = match &target.endpoint {
-        Some(url) => connect::ws_form(url),
-        None => format!("Rekognition Face Liveness in {}", target.region),
-    };
+    let stream = LivenessClient::for_target(target).start(request).await?;
+    let mut connected = Connected::new(out, &stream.offsets_learned());
+    let endpoint = session::destination(target, "Rekognition Face Liveness");
     out.note(
         "connected",
         &format!("streaming to {endpoint}, session {}", stream.session_id()),
@@ -178,60 +126,32 @@ async fn stream(
     let (sender, mut receiver) = stream.split();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (challenge_tx, challenge_rx) = oneshot::channel();
-    let pacer = if args.connect.fast {
-        RealTimePacer::unpaced()
-    } else {
-        RealTimePacer::new()
-    };
     let send_task = tokio::spawn(send_all(
         sender,
         video,
-        pacer,
+        session::pacer(&args.connect),
         Arc::clone(out),
         stop_rx,
         challenge_rx,
     ));
 
     let mut challenge_tx = Some(challenge_tx);
-    let mut interrupted = false;
-    let mut receive_error = None;
     let mut disconnected = false;
-    loop {
-        tokio::select! {
-            event = receiver.next_event() => match event {
-                Some(Ok(event)) => {
-                    if let LivenessEvent::ServerSessionInformation(info) = &event {
-                        if let (Some(tx), Some(challenge)) = (challenge_tx.take(), &info.session_information.challenge) {
-                            let _ = tx.send(challenge.challenge_type());
-                        }
-                    }
-                    disconnected |= matches!(event, LivenessEvent::Disconnection(_));
-                    show(out, &event);
-                    connect::report_offsets(out, &receiver.offsets_learned(), &mut offsets_reported);
+    let receive_error = connected
+        .receive(&mut receiver, &stop_tx, "session", |event| {
+            if let LivenessEvent::ServerSessionInformation(info) = event {
+                if let (Some(tx), Some(challenge)) =
+                    (challenge_tx.take(), &info.session_information.challenge)
+                {
+                    let _ = tx.send(challenge.challenge_type());
                 }
-                Some(Err(error)) => {
-                    receive_error = Some(error);
-                    break;
-                }
-                None => break,
-            },
-            () = interrupts.next(), if !interrupted => {
-                interrupted = true;
-                let _ = stop_tx.send(true);
-                out.stderr_line("interrupted: ending the session (Ctrl-C again to quit at once)");
             }
-        }
-    }
-    connect::report_offsets(out, &receiver.offsets_learned(), &mut offsets_reported);
-    let _ = stop_tx.send(true);
+            disconnected |= matches!(event, LivenessEvent::Disconnection(_));
+            show(out, event);
+        })
+        .await;
     drop(challenge_tx);
-    let sent = match tokio::time::timeout(FINAL_WAIT, send_task).await {
-        Ok(Ok(sent)) => sent,
-        Ok(Err(join)) => {
-            return Err(Fail::service(format!("the sending task failed: {join}")).into())
-        }
-        Err(_) => return Err(Fail::service("the sending task did not finish").into()),
-    };
+    let sent = session::sent(send_task, FINAL_WAIT).await?;
     let stats = receiver.stats();
     if let Some(error) = receive_error {
         return Err(error.into());
@@ -262,11 +182,7 @@ async fn stream(
         }),
     );
     if sent.interrupted {
-        return Err(Fail::interrupted(format!(
-            "interrupted after {} of video; the session was ended cleanly",
-            fmt_time(sent.video.as_secs_f64())
-        ))
-        .into());
+        return Err(session::interrupted_after(sent.video, "video", "session").into());
     }
     Ok(())
 }
@@ -287,16 +203,9 @@ async fn send_all(
     };
     let started = sender.now_millis();
     for slice in video.slices() {
-        if *stop.borrow() {
+        if !session::next_turn(&mut pacer, slice.video, &mut stop).await {
             sent.interrupted = true;
             break;
-        }
-        tokio::select! {
-            () = pacer.pace(slice.video) => {}
-            _ = stop.changed() => {
-                sent.interrupted = true;
-                break;
-            }
         }
         // Stamped with the session clock (skew-corrected), as the frame's signature is.
         sender.send_video(slice.bytes.to_vec()).await?;

@@ -19,6 +19,7 @@ mod fail;
 mod liveness;
 mod output;
 mod serve;
+mod session;
 mod transcribe;
 mod video;
 

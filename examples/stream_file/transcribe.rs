@@ -17,28 +17,26 @@ use tokio::sync::watch;
 
 use crate::audio::{AudioSource, Chunk, Encoding};
 use crate::cli::{MedicalTypeArg, SpecialtyArg, Stability, TranscribeArgs};
-use crate::connect::{self, Interrupts, Target};
-use crate::fail::Fail;
+use crate::connect::{self, Target};
+use crate::fail::{Fail, Kind};
 use crate::output::{fmt_span, fmt_time, Out};
+use crate::session::{self, Connected, Failure, ForTarget, ServiceError};
 
 /// How long to wait for the last results after the end marker (or after Ctrl-C).
 const FINAL_RESULTS_WAIT: Duration = Duration::from_secs(35);
 
 pub async fn run(args: TranscribeArgs) -> Result<(), Fail> {
     // Everything about the input is checked before anything is dialled.
-    let file = args.file.clone();
     let encoding = args.media_encoding;
     let sample_rate = args.sample_rate;
-    let (source, first) =
-        tokio::task::spawn_blocking(move || -> Result<(AudioSource, Chunk), Fail> {
-            let mut source = AudioSource::open(&file, encoding, sample_rate)?;
-            let first = source.next_chunk()?.ok_or_else(|| {
-                Fail::input(format!("{}: the file holds no audio", file.display()))
-            })?;
-            Ok((source, first))
-        })
-        .await
-        .map_err(|e| Fail::input(format!("cannot read {}: {e}", args.file.display())))??;
+    let (source, first) = session::read_input(&args.file, move |file| {
+        let mut source = AudioSource::open(file, encoding, sample_rate)?;
+        let first = source
+            .next_chunk()?
+            .ok_or_else(|| Fail::input(format!("{}: the file holds no audio", file.display())))?;
+        Ok((source, first))
+    })
+    .await?;
     let request = build_request(&args, &source)?;
     // The request and the region, checked without dialling.
     TranscribeClient::new(args.connect.region.clone())
@@ -59,49 +57,17 @@ pub async fn run(args: TranscribeArgs) -> Result<(), Fail> {
     );
 
     let result = stream(&args, &out, &target, source, first, request).await;
-    let result = match result {
-        Err(Failure::Transcribe(error)) => {
-            Err(connect::explain(&out, &target, &error.to_string(), exit_kind(&error)).await)
-        }
-        Err(Failure::Fail(fail)) => Err(fail),
-        Ok(()) => Ok(()),
-    };
-    out.finish();
-    target.shutdown().await;
-    result
-}
-
-enum Failure {
-    Transcribe(TranscribeError),
-    Fail(Fail),
-}
-
-impl From<Fail> for Failure {
-    fn from(f: Fail) -> Self {
-        Failure::Fail(f)
-    }
-}
-
-impl From<TranscribeError> for Failure {
-    fn from(e: TranscribeError) -> Self {
-        Failure::Transcribe(e)
-    }
+    session::conclude(&out, target, result).await
 }
 
 /// Whether a client error is the user's (2) or the service's / network's (1).
-fn exit_kind(error: &TranscribeError) -> crate::fail::Kind {
-    use sigv4_ws::transport::ErrorKind;
-    match error {
-        TranscribeError::Validation(_) => crate::fail::Kind::Input,
-        TranscribeError::Transport(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::InvalidRequest | ErrorKind::PlaintextRefused | ErrorKind::Credentials
-            ) =>
-        {
-            crate::fail::Kind::Input
+impl ServiceError for TranscribeError {
+    fn exit_kind(&self) -> Kind {
+        match self {
+            TranscribeError::Validation(_) => Kind::Input,
+            TranscribeError::Transport(e) if session::is_usage_error(e) => Kind::Input,
+            _ => Kind::Service,
         }
-        _ => crate::fail::Kind::Service,
     }
 }
 
@@ -198,41 +164,28 @@ async fn stream(
     first: Chunk,
     request: StartRequest,
 ) -> Result<(), Failure> {
-    let mut client = TranscribeClient::new(target.region.clone())
-        .credentials(target.credentials.clone())
-        .clock(target.clock.clone());
-    if let Some(endpoint) = &target.endpoint {
-        client = client.endpoint(endpoint.clone());
-    }
     let kind = request.kind();
-    let stream = client.start(request).await?;
+    let stream = TranscribeClient::for_target(target).start(request).await?;
     // From here on the first Ctrl-C ends the stream cleanly.
-    let mut interrupts = Interrupts::claim();
-    let mut offsets_reported = 0;
-    connect::report_offsets(out, &stream.offsets_learned(), &mut offsets_reported);
+    let mut connected = Connected::new(out, &stream.offsets_learned());
+    let endpoint = session::destination(target, "Amazon Transcribe");
     out.note(
         "connected",
         &format!(
-            "streaming to {} ({kind:?}), session {}",
-            where_to(target),
+            "streaming to {endpoint} ({kind:?}), session {}",
             stream.session_id()
         ),
-        json!({ "sessionId": stream.session_id(), "endpoint": where_to(target) }),
+        json!({ "sessionId": stream.session_id(), "endpoint": endpoint }),
     );
     let (sender, mut receiver) = stream.split();
 
     // The sender runs on its own task; Ctrl-C asks it to stop, and it then ends the stream.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let pacer = if args.connect.fast {
-        RealTimePacer::unpaced()
-    } else {
-        RealTimePacer::new()
-    };
     let send_task = tokio::spawn(send_all(
         sender,
         source,
         first,
-        pacer,
+        session::pacer(&args.connect),
         Arc::clone(out),
         stop_rx,
     ));
@@ -241,49 +194,19 @@ async fn stream(
         args.show_speaker_label || args.call_analytics,
         args.identify_language,
     );
-    let mut interrupted = false;
-    let mut receive_error: Option<TranscribeError> = None;
-    loop {
-        tokio::select! {
-            event = receiver.next_event() => match event {
-                Some(Ok(event)) => {
-                    printer.show(out, &event);
-                    connect::report_offsets(out, &receiver.offsets_learned(), &mut offsets_reported);
-                }
-                Some(Err(error)) => {
-                    receive_error = Some(error);
-                    break;
-                }
-                None => break,
-            },
-            () = interrupts.next(), if !interrupted => {
-                interrupted = true;
-                let _ = stop_tx.send(true);
-                out.stderr_line("interrupted: ending the stream (Ctrl-C again to quit at once)");
-            }
-        }
-    }
-    connect::report_offsets(out, &receiver.offsets_learned(), &mut offsets_reported);
-    let _ = stop_tx.send(true);
-    let sent = match tokio::time::timeout(FINAL_RESULTS_WAIT, send_task).await {
-        Ok(Ok(sent)) => sent,
-        Ok(Err(join)) => Err(SendError::Fail(Fail::service(format!(
-            "the sending task failed: {join}"
-        )))),
-        Err(_) => Err(SendError::Fail(Fail::service(
-            "the sending task did not finish",
-        ))),
-    };
+    let receive_error = connected
+        .receive(&mut receiver, &stop_tx, "stream", |event| {
+            printer.show(out, event)
+        })
+        .await;
+    let sent = session::sent(send_task, FINAL_RESULTS_WAIT).await;
     let stats = receiver.stats();
     printer.flush(out);
     if let Some(error) = receive_error {
         return Err(error.into());
     }
-    let sent = match sent {
-        Ok(sent) => sent,
-        Err(SendError::Fail(fail)) => return Err(fail.into()),
-        Err(SendError::Transcribe(error)) => return Err(error.into()),
-    };
+    // The sending task's own result, or why there is none.
+    let sent = sent??;
     let summary = format!(
         "done: sent {} of audio in {} chunks, {} final result{}, clock offset {} ms{}",
         fmt_time(sent.audio.as_secs_f64()),
@@ -314,31 +237,15 @@ async fn stream(
         }),
     );
     if sent.interrupted {
-        return Err(Fail::interrupted(format!(
-            "interrupted after {} of audio; the stream was ended cleanly",
-            fmt_time(sent.audio.as_secs_f64())
-        ))
-        .into());
+        return Err(session::interrupted_after(sent.audio, "audio", "stream").into());
     }
     Ok(())
-}
-
-fn where_to(target: &Target) -> String {
-    match &target.endpoint {
-        Some(url) => connect::ws_form(url),
-        None => format!("Amazon Transcribe in {}", target.region),
-    }
 }
 
 struct Sent {
     audio: Duration,
     chunks: u64,
     interrupted: bool,
-}
-
-enum SendError {
-    Transcribe(TranscribeError),
-    Fail(Fail),
 }
 
 async fn send_all(
@@ -348,7 +255,7 @@ async fn send_all(
     mut pacer: RealTimePacer,
     out: Arc<Out>,
     mut stop: watch::Receiver<bool>,
-) -> Result<Sent, SendError> {
+) -> Result<Sent, Failure> {
     let mut sent = Sent {
         audio: Duration::ZERO,
         chunks: 0,
@@ -357,20 +264,13 @@ async fn send_all(
     let mut next = Some(first);
     let mut decode_error = None;
     while let Some(chunk) = next.take() {
-        if *stop.borrow() {
+        if !session::next_turn(&mut pacer, chunk.audio, &mut stop).await {
             sent.interrupted = true;
             break;
         }
-        tokio::select! {
-            () = pacer.pace(chunk.audio) => {}
-            _ = stop.changed() => {
-                sent.interrupted = true;
-                break;
-            }
-        }
         if let Err(e) = sender.send_audio(chunk.bytes).await {
             // The receiver sees the reason (an exception) too; it is reported from there.
-            return Err(SendError::Transcribe(e));
+            return Err(e.into());
         }
         sent.audio += chunk.audio;
         sent.chunks += 1;
@@ -381,9 +281,9 @@ async fn send_all(
         }
     }
     // End marker, then the session ends; the service sends the last results and closes.
-    sender.finish().await.map_err(SendError::Transcribe)?;
+    sender.finish().await?;
     match decode_error {
-        Some(fail) => Err(SendError::Fail(fail)),
+        Some(fail) => Err(fail.into()),
         None => Ok(sent),
     }
 }
