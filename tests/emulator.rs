@@ -44,6 +44,24 @@ fn service_of(url: &str) -> &'static str {
     }
 }
 
+/// `url` with the query parameter `param` set to `value`, or left out (`None`).
+fn with_param(url: &str, param: &str, value: Option<&str>) -> String {
+    let mut url = Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            let v = if k == param {
+                value?.to_owned()
+            } else {
+                v.into_owned()
+            };
+            Some((k.into_owned(), v))
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
 struct Conn {
     ws: Ws,
     response: http::Response<Option<Vec<u8>>>,
@@ -100,6 +118,14 @@ impl Conn {
             .send(WsMessage::Binary(bytes.into()))
             .await
             .expect("send");
+    }
+
+    /// Sends `frames` audio events of `chunk`, then the empty one that ends the stream.
+    async fn send_audio_then_end(&mut self, frames: usize, chunk: &[u8]) {
+        for _ in 0..frames {
+            self.send(audio_event(chunk)).await;
+        }
+        self.send(audio_event(&[])).await;
     }
 
     /// Signs `inner` with `signer` and sends the envelope.
@@ -369,10 +395,7 @@ async fn segments_get_their_own_final_results_and_flac_is_counted_in_bytes() {
     .await;
     let url = TRANSCRIBE.replace("media-encoding=pcm", "media-encoding=flac");
     let mut conn = open(&handle, &url).await;
-    for _ in 0..5 {
-        conn.send(audio_event(&[7u8; 100])).await;
-    }
-    conn.send(audio_event(&[])).await;
+    conn.send_audio_then_end(5, &[7u8; 100]).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1000));
     let results: Vec<(String, bool, String)> = events
@@ -406,10 +429,7 @@ async fn segments_get_their_own_final_results_and_flac_is_counted_in_bytes() {
 async fn medical_streams_get_medical_transcripts() {
     let handle = emulator(EmulatorConfig::default()).await;
     let mut conn = open(&handle, MEDICAL).await;
-    for _ in 0..12 {
-        conn.send(audio_event(&[0u8; CHUNK_16K])).await;
-    }
-    conn.send(audio_event(&[])).await;
+    conn.send_audio_then_end(12, &[0u8; CHUNK_16K]).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1000));
     assert_eq!(events.len(), 2);
@@ -590,45 +610,24 @@ async fn the_no_audio_timeout_ends_the_stream_with_a_bad_request() {
 #[tokio::test]
 async fn missing_service_parameters_are_named_in_the_exception() {
     let handle = emulator(EmulatorConfig::default()).await;
-    for (url, exception, needle) in [
-        (
-            TRANSCRIBE.replace("&media-encoding=pcm", ""),
-            "BadRequestException",
-            "'media-encoding'",
-        ),
-        (
-            TRANSCRIBE.replace("sample-rate=16000", "sample-rate=1000"),
-            "BadRequestException",
-            "'sample-rate'",
-        ),
-        (
-            TRANSCRIBE.replace("language-code=en-US&", ""),
-            "BadRequestException",
-            "'language-code'",
-        ),
-        (
-            MEDICAL.replace("&specialty=PRIMARYCARE", ""),
-            "BadRequestException",
-            "'specialty'",
-        ),
-        (
-            LIVENESS.replace("&video-width=640", ""),
-            "ValidationException",
-            "'video-width'",
-        ),
-        (
-            LIVENESS.replace("session-id=5b0a4a5e-2f0e-4d67-9c3a-6a9e0b1f2c3d&", ""),
-            "ValidationException",
-            "'session-id'",
-        ),
+    const BAD_REQUEST: &str = "BadRequestException";
+    const VALIDATION: &str = "ValidationException";
+    for (base, param, value, exception) in [
+        (TRANSCRIBE, "media-encoding", None, BAD_REQUEST),
+        (TRANSCRIBE, "sample-rate", Some("1000"), BAD_REQUEST),
+        (TRANSCRIBE, "language-code", None, BAD_REQUEST),
+        (MEDICAL, "specialty", None, BAD_REQUEST),
+        (LIVENESS, "video-width", None, VALIDATION),
+        (LIVENESS, "session-id", None, VALIDATION),
     ] {
+        let url = with_param(base, param, value);
         let mut conn = open(&handle, &url).await;
         conn.send(audio_event(&[0u8; 10])).await;
         let (events, code) = conn.until_close().await;
         assert_eq!(code, Some(1008), "{url}");
         assert_eq!(event_type(&events[0]), exception, "{url}");
         let message = body(&events[0])["Message"].as_str().unwrap().to_owned();
-        assert!(message.contains(needle), "{url}: {message}");
+        assert!(message.contains(&format!("'{param}'")), "{url}: {message}");
     }
     // Identify-language replaces language-code.
     let mut conn = open(
@@ -1037,17 +1036,24 @@ async fn stall_after_upgrade_never_reads_or_writes() {
     assert_eq!(records[0].messages_received, 0);
 }
 
-#[tokio::test]
-async fn close_mid_stream_cleanly_sends_1011() {
-    let handle = emulator(EmulatorConfig::default().fault(Fault::CloseMidStream {
-        after_frames: 3,
-        abrupt: false,
-    }))
-    .await;
+/// An emulator with `fault`, and a Transcribe connection to it that has sent `frames` audio
+/// events of 320 bytes.
+async fn faulty_after(fault: Fault, frames: usize) -> (EmulatorHandle, Conn) {
+    let handle = emulator(EmulatorConfig::default().fault(fault)).await;
     let mut conn = open(&handle, TRANSCRIBE).await;
-    for _ in 0..3 {
+    for _ in 0..frames {
         conn.send(audio_event(&[0u8; 320])).await;
     }
+    (handle, conn)
+}
+
+#[tokio::test]
+async fn close_mid_stream_cleanly_sends_1011() {
+    let fault = Fault::CloseMidStream {
+        after_frames: 3,
+        abrupt: false,
+    };
+    let (handle, mut conn) = faulty_after(fault, 3).await;
     let (events, code) = conn.until_close().await;
     assert!(events.is_empty());
     assert_eq!(code, Some(1011));
@@ -1058,14 +1064,11 @@ async fn close_mid_stream_cleanly_sends_1011() {
 
 #[tokio::test]
 async fn close_mid_stream_abruptly_drops_the_connection_without_a_close_frame() {
-    let handle = emulator(EmulatorConfig::default().fault(Fault::CloseMidStream {
+    let fault = Fault::CloseMidStream {
         after_frames: 2,
         abrupt: true,
-    }))
-    .await;
-    let mut conn = open(&handle, TRANSCRIBE).await;
-    conn.send(audio_event(&[0u8; 320])).await;
-    conn.send(audio_event(&[0u8; 320])).await;
+    };
+    let (handle, mut conn) = faulty_after(fault, 2).await;
     match conn.next().await {
         Got::Ended(_) => {}
         other => panic!("expected the connection to drop, got {other:?}"),
@@ -1075,9 +1078,7 @@ async fn close_mid_stream_abruptly_drops_the_connection_without_a_close_frame() 
 }
 
 async fn first_binary_after_one_frame(fault: Fault) -> Bytes {
-    let handle = emulator(EmulatorConfig::default().fault(fault)).await;
-    let mut conn = open(&handle, TRANSCRIBE).await;
-    conn.send(audio_event(&[0u8; 320])).await;
+    let (_handle, mut conn) = faulty_after(fault, 1).await;
     loop {
         match tokio::time::timeout(PATIENCE, conn.ws.next())
             .await
@@ -1128,10 +1129,7 @@ async fn a_slow_reader_delays_every_message() {
     .await;
     let mut conn = open(&handle, TRANSCRIBE).await;
     let started = Instant::now();
-    for _ in 0..4 {
-        conn.send(audio_event(&[0u8; CHUNK_16K])).await;
-    }
-    conn.send(audio_event(&[])).await;
+    conn.send_audio_then_end(4, &[0u8; CHUNK_16K]).await;
     let (events, code) = conn.until_close().await;
     // Five messages, each read only after the delay: the final cannot come sooner.
     assert!(started.elapsed() >= delay * 5, "{:?}", started.elapsed());
@@ -1154,10 +1152,7 @@ async fn many_connections_at_once_and_one_after_another() {
     for i in 0..8usize {
         let mut conn = open(&handle, if i % 2 == 0 { TRANSCRIBE } else { MEDICAL }).await;
         tasks.push(tokio::spawn(async move {
-            for _ in 0..=i {
-                conn.send(audio_event(&[0u8; CHUNK_16K])).await;
-            }
-            conn.send(audio_event(&[])).await;
+            conn.send_audio_then_end(i + 1, &[0u8; CHUNK_16K]).await;
             let (events, code) = conn.until_close().await;
             (transcript(events.last().unwrap()).1, code)
         }));
@@ -1262,20 +1257,7 @@ async fn refusal(handle: &EmulatorHandle, url: &str) -> (String, String) {
 }
 
 fn liveness_with(param: &str, value: &str) -> String {
-    let mut url = Url::parse(LIVENESS).unwrap();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k == param {
-                value.to_owned()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), v)
-        })
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
-    url.to_string()
+    with_param(LIVENESS, param, Some(value))
 }
 
 #[tokio::test]
@@ -1450,10 +1432,7 @@ async fn call_analytics_accepts_identify_language_instead_of_a_language_code() {
         "identify-language=true&language-options=es-US,en-US",
     );
     let mut conn = open(&handle, &url).await;
-    for _ in 0..3 {
-        conn.send(audio_event(&[0u8; 1600])).await;
-    }
-    conn.send(audio_event(&[])).await;
+    conn.send_audio_then_end(3, &[0u8; 1600]).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1000));
     let kinds: Vec<&str> = events.iter().map(event_type).collect();
