@@ -5,14 +5,18 @@
 //!
 //! Messages wait in a bounded queue *unsigned*. The driver takes the next one only when the
 //! socket has accepted the previous one, encodes it, signs it with `Clock::now()` at that moment,
-//! and writes it. A message that waited minutes in the queue is still signed fresh.
+//! and writes it. A message that waited minutes in the queue is still signed fresh. When more
+//! messages are already waiting, the driver signs them one after the other and writes them
+//! with one system call (up to
+//! [`SessionConfig::write_buffer_size`](super::SessionConfig::write_buffer_size)); it never waits
+//! for more to arrive.
 //!
 //! # Cost per frame
 //!
 //! Once a session is warm, sending an [`EncodedMessage`] (a pre-encoded header block and a
 //! payload, see [`SessionSink::send_encoded`]) allocates nothing: the queue is a fixed ring, the
-//! driver encodes (and signs) into buffers it reuses, and its write deadline is one timer armed
-//! only when a write cannot complete at once. The payload is copied once into the frame (twice
+//! driver encodes (and signs) into per-thread buffers it reuses, and its write deadline is one
+//! timer armed only when a write cannot complete at once. The payload is copied once into the frame (twice
 //! when signed: into the inner message, then into the envelope) and once more by the WebSocket
 //! layer, which masks it into its output buffer. A [`Message`] costs its own header strings on
 //! top.
