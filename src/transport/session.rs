@@ -1390,8 +1390,7 @@ impl Driver {
         let signer = &mut self.signer;
         let frame = with_frame_buffers(|scratch, frame_buf| {
             let Some(signer) = signer else {
-                message.encode_into(frame_buf).map_err(encode_error)?;
-                return Ok(frame_buf.split().freeze());
+                return message.encode_into(frame_buf).map_err(encode_error);
             };
             scratch.clear();
             message.encode_into(scratch).map_err(encode_error)?;
@@ -1401,8 +1400,7 @@ impl Driver {
                     format!("cannot sign the message: {e}"),
                 )
                 .with_source(e)
-            })?;
-            Ok(frame_buf.split().freeze())
+            })
         })?;
         if let Some(replay) = &mut self.replay {
             replay.bytes += message.payload_len();
@@ -1424,8 +1422,7 @@ impl Driver {
             signer.finish_into(frame_buf).map_err(|e| {
                 Error::new(ErrorKind::Closed, format!("cannot sign the end frame: {e}"))
                     .with_source(e)
-            })?;
-            Ok(frame_buf.split().freeze())
+            })
         })?;
         self.write_frame(frame).await?;
         self.flush_frames().await
@@ -1518,20 +1515,37 @@ thread_local! {
         RefCell::new((BytesMut::new(), BytesMut::new()));
 }
 
-/// Runs `build` with this thread's (scratch, frame) buffers. The frame it returns is split off
-/// the frame buffer; the WebSocket layer copies it and drops it before the next frame, so the
-/// next `reserve` reclaims the same allocation.
-fn with_frame_buffers<T>(
-    build: impl FnOnce(&mut BytesMut, &mut BytesMut) -> Result<T, Error>,
-) -> Result<T, Error> {
+/// A buffer that grew beyond this for a rare large frame is let go rather than kept by the
+/// thread for good.
+const RETAINED_BUFFER_LIMIT: usize = 256 * 1024;
+
+/// Runs `build` with this thread's (scratch, frame) buffers and returns the frame it wrote,
+/// split off the frame buffer. The WebSocket layer copies the frame and drops it before the
+/// next one, so the next `reserve` reclaims the same allocation.
+fn with_frame_buffers(
+    build: impl FnOnce(&mut BytesMut, &mut BytesMut) -> Result<(), Error>,
+) -> Result<Bytes, Error> {
     FRAME_BUFFERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffers) => {
             let (scratch, frame) = &mut *buffers;
             frame.clear();
-            build(scratch, frame)
+            let built = build(scratch, frame).map(|()| frame.split().freeze());
+            if scratch.capacity() > RETAINED_BUFFER_LIMIT {
+                *scratch = BytesMut::new();
+            }
+            if built
+                .as_ref()
+                .is_ok_and(|f| f.len() > RETAINED_BUFFER_LIMIT)
+            {
+                *frame = BytesMut::new();
+            }
+            built
         }
         // Not reachable (nothing in `build` re-enters), but a fresh pair is always correct.
-        Err(_) => build(&mut BytesMut::new(), &mut BytesMut::new()),
+        Err(_) => {
+            let mut frame = BytesMut::new();
+            build(&mut BytesMut::new(), &mut frame).map(|()| frame.freeze())
+        }
     })
 }
 
@@ -1571,5 +1585,67 @@ where
             "a frame could not be written",
             timeout,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retained() -> (usize, usize) {
+        FRAME_BUFFERS.with(|cell| {
+            let buffers = cell.borrow();
+            (buffers.0.capacity(), buffers.1.capacity())
+        })
+    }
+
+    #[test]
+    fn frame_buffers_are_reused_for_ordinary_frames() {
+        let first = with_frame_buffers(|scratch, frame| {
+            scratch.extend_from_slice(&[1; 3_300]);
+            frame.extend_from_slice(&[2; 3_400]);
+            Ok(())
+        })
+        .expect("built");
+        assert_eq!(first.len(), 3_400);
+        let address = first.as_ptr();
+        drop(first);
+        let second = with_frame_buffers(|_, frame| {
+            frame.extend_from_slice(&[3; 3_400]);
+            Ok(())
+        })
+        .expect("built");
+        // The same allocation, reclaimed: nothing was allocated for the second frame.
+        assert_eq!(second.as_ptr(), address);
+        assert!(second.iter().all(|&b| b == 3));
+        assert!(retained().0 >= 3_300);
+    }
+
+    #[test]
+    fn a_large_frame_does_not_stay_with_the_thread() {
+        let frame = with_frame_buffers(|scratch, frame| {
+            scratch.extend_from_slice(&vec![1; 2 * RETAINED_BUFFER_LIMIT]);
+            frame.extend_from_slice(&vec![2; 2 * RETAINED_BUFFER_LIMIT]);
+            Ok(())
+        })
+        .expect("built");
+        assert_eq!(frame.len(), 2 * RETAINED_BUFFER_LIMIT);
+        assert_eq!(retained(), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_build_returns_its_error() {
+        let error = with_frame_buffers(|_, frame| {
+            frame.extend_from_slice(b"partial");
+            Err(Error::new(ErrorKind::InvalidRequest, "cannot encode"))
+        })
+        .expect_err("the build failed");
+        assert_eq!(error.kind(), &ErrorKind::InvalidRequest);
+        let next = with_frame_buffers(|_, frame| {
+            frame.extend_from_slice(b"whole");
+            Ok(())
+        })
+        .expect("built");
+        assert_eq!(&next[..], b"whole");
     }
 }
