@@ -733,3 +733,48 @@ async fn a_zero_write_buffer_writes_every_frame_on_its_own() {
     assert!(record.rejection.is_none(), "{:?}", record.rejection);
     assert_eq!(record.media_frames, frames as u64);
 }
+
+#[tokio::test]
+async fn a_server_that_never_finishes_after_the_end_is_reported() {
+    // The emulator takes the upgrade, then neither reads nor answers: the frames fit in the
+    // socket buffers, the end is sent, and no close ever comes.
+    let handle = start(EmulatorConfig::default().fault(Fault::StallAfterUpgrade)).await;
+    let wait = Duration::from_millis(300);
+    let config = SessionConfig::default()
+        .idle_timeout(Some(PATIENCE))
+        .final_results_timeout(wait);
+    let session = Connector::new(config)
+        .connect(transcribe_request(&handle, &Clock::system()))
+        .await
+        .expect("connects");
+    let watch = session.watch();
+    let (mut sink, mut stream) = session.split();
+    for _ in 0..5 {
+        sink.send(audio_event(3200)).await.expect("queued");
+    }
+    sink.send(audio_event(0)).await.expect("end marker queued");
+    let ended = tokio::time::Instant::now();
+    sink.close().await.expect("end queued");
+    let error = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("the stream says something")
+        .expect("not a silent end")
+        .expect_err("an error, not an event");
+    assert_eq!(error.kind(), &ErrorKind::FinalResultsTimeout, "{error}");
+    assert!(error.is_timeout());
+    assert!(error.to_string().contains("300 ms"), "{error}");
+    assert!(ended.elapsed() >= wait, "{:?}", ended.elapsed());
+    assert!(tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("the stream ends")
+        .is_none());
+    tokio::time::timeout(PATIENCE, watch.finished())
+        .await
+        .expect("driver stops");
+    assert_eq!(
+        stream.stats().frames_sent,
+        6,
+        "every frame was written before the wait"
+    );
+    drop(handle);
+}

@@ -44,7 +44,9 @@ pub struct SessionConfig {
     /// reading). Default 30 s.
     pub write_timeout: Duration,
     /// After the end of the stream, how long to wait for the server's remaining events and its
-    /// close before closing from this side. Default 30 s.
+    /// close before closing from this side, with an
+    /// [`ErrorKind::FinalResultsTimeout`](super::ErrorKind::FinalResultsTimeout) error on the
+    /// stream. Default 30 s.
     pub final_results_timeout: Duration,
     /// Outgoing messages queued before the producer is held back (backpressure). Default 16
     /// (1.6 s of 100 ms audio frames).

@@ -24,6 +24,10 @@ pub enum ErrorKind {
     IdleTimeout,
     /// A frame could not be written in time: the server stopped reading.
     WriteTimeout,
+    /// After the end of the stream, the server neither closed it nor finished within
+    /// [`SessionConfig::final_results_timeout`](super::SessionConfig::final_results_timeout):
+    /// its last results may be missing.
+    FinalResultsTimeout,
     /// The rejection was caused by a clock difference that retries did not cure.
     ClockSkew,
     /// The server computed a different signature (wrong secret, wrong signing name, region or host).
@@ -150,7 +154,10 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::ConnectTimeout | ErrorKind::IdleTimeout | ErrorKind::WriteTimeout
+            ErrorKind::ConnectTimeout
+                | ErrorKind::IdleTimeout
+                | ErrorKind::WriteTimeout
+                | ErrorKind::FinalResultsTimeout
         )
     }
 
@@ -194,6 +201,9 @@ impl Error {
             ErrorKind::ConnectTimeout => "check the endpoint and network, or raise SessionConfig::connect_timeout",
             ErrorKind::IdleTimeout => "the server went silent; reconnect, or raise SessionConfig::idle_timeout",
             ErrorKind::WriteTimeout => "the server stopped reading; reconnect, or raise SessionConfig::write_timeout",
+            ErrorKind::FinalResultsTimeout => {
+                "the last results may be missing; raise SessionConfig::final_results_timeout if the service needs longer to finish"
+            }
             ErrorKind::ClockSkew => {
                 "fix the host clock or set the Clock offset; for pre-recorded media, send at real-time pace"
             }

@@ -25,8 +25,10 @@
 //!
 //! * `SinkExt::close` (or [`SessionSink::end`]) ends the stream: the driver writes the signed
 //!   empty end frame (when frames are signed), then keeps reading; the stream half yields the
-//!   remaining events and ends (`None`) when the server closes, or after
-//!   [`SessionConfig::final_results_timeout`](super::SessionConfig::final_results_timeout).
+//!   remaining events and ends (`None`) when the server closes. If the server has not closed
+//!   within [`SessionConfig::final_results_timeout`](super::SessionConfig::final_results_timeout),
+//!   the driver closes, and the stream yields an [`ErrorKind::FinalResultsTimeout`] error
+//!   before it ends: the last results may be missing.
 //! * [`SessionSink::disconnect`] sends a WebSocket close at once, also after the end of stream
 //!   (for example when Liveness's `DisconnectionEvent` arrives).
 //! * Dropping the sink half without closing it cancels the stream: the driver sends a close
@@ -1185,12 +1187,16 @@ impl Driver {
                             ));
                         }
                         Phase::Ending => {
+                            // The stream did not finish: say so rather than end as if it had.
                             tracing::debug!(
                                 "no close from the server after the end of stream; closing"
                             );
                             self.close_socket(1000).await;
-                            phase = Phase::Closing;
-                            timer.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                            return Err(Error::timeout(
+                                ErrorKind::FinalResultsTimeout,
+                                "the server did not finish the stream after its end",
+                                self.dialer.config.final_results_timeout,
+                            ));
                         }
                         Phase::Closing => return Ok(()),
                     }
