@@ -372,9 +372,10 @@ pub struct LivenessReceiver {
 
 impl LivenessReceiver {
     /// The next event, `None` once the connection is closed. On a `DisconnectionEvent` the
-    /// connection is closed with code 1000 (as Amplify does) before the event is returned;
-    /// if the end of the stream was already sent, the transport closes it instead once the
-    /// server closes or `final_results_timeout` passes.
+    /// connection is closed with code 1000 (as Amplify does) before the event is returned. If
+    /// after the end of the stream the server neither closes nor sends a `DisconnectionEvent`
+    /// within `final_results_timeout`, the transport closes and this yields that timeout
+    /// ([`ErrorKind::FinalResultsTimeout`](crate::transport::ErrorKind::FinalResultsTimeout)).
     pub async fn next_event(&mut self) -> Option<Result<LivenessEvent, LivenessError>> {
         let event = self.incoming.next().await?;
         if let Ok(LivenessEvent::Disconnection(_)) = &event {
