@@ -667,15 +667,7 @@ impl SessionSink {
     /// `message` (such as closing after an end marker inside it) can be seen before the end is
     /// queued. Waits for room for `message`; the end may use one slot beyond the bound.
     pub(crate) async fn send_then_end(&mut self, message: Message) -> Result<(), Error> {
-        if self.end_queued {
-            return Err(Error::new(
-                ErrorKind::Closed,
-                "the stream was already ended",
-            ));
-        }
-        poll_fn(|cx| self.tx.poll_ready(cx))
-            .await
-            .map_err(|_| self.shared.closed_error())?;
+        self.room_before_the_end().await?;
         self.tx
             .start_send_pair(Command::Send(message), Command::End)
             .map_err(|_| self.shared.closed_error())?;
@@ -687,6 +679,15 @@ impl SessionSink {
     /// equivalent [`Message`] through the [`Sink`], without building header strings per event
     /// (see [`EncodedMessage`]). Waits while the queue is full (backpressure).
     pub async fn send_encoded(&mut self, message: EncodedMessage) -> Result<(), Error> {
+        self.room_before_the_end().await?;
+        self.tx
+            .start_send(Command::SendEncoded(message))
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Waits for room in the queue; refuses once the end of stream is queued or the session
+    /// has stopped.
+    async fn room_before_the_end(&mut self) -> Result<(), Error> {
         if self.end_queued {
             return Err(Error::new(
                 ErrorKind::Closed,
@@ -695,9 +696,6 @@ impl SessionSink {
         }
         poll_fn(|cx| self.tx.poll_ready(cx))
             .await
-            .map_err(|_| self.shared.closed_error())?;
-        self.tx
-            .start_send(Command::SendEncoded(message))
             .map_err(|_| self.shared.closed_error())
     }
 
