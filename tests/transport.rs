@@ -306,22 +306,25 @@ async fn an_exception_frame_mid_connection_replays_every_frame_after_reconnectin
     handle.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_signature_mismatch_is_not_retried() {
-    let handle = start(EmulatorConfig::default().rejection_style(RejectionStyle::Http403)).await;
+/// A Transcribe request with the emulator's access key and another secret.
+fn with_wrong_secret(handle: &EmulatorHandle, secret: &str) -> ConnectRequest {
     let wrong = aws_credential_types::Credentials::new(
         handle.credentials().access_key_id(),
-        "not-the-secret",
+        secret,
         None,
         None,
         "test",
     );
+    ConnectRequest::new(transcribe_url(handle), "us-east-1", "transcribe")
+        .credentials(wrong)
+        .clock(Clock::system())
+}
+
+#[tokio::test]
+async fn a_signature_mismatch_is_not_retried() {
+    let handle = start(EmulatorConfig::default().rejection_style(RejectionStyle::Http403)).await;
     let result = Connector::new(SessionConfig::default())
-        .connect(
-            ConnectRequest::new(transcribe_url(&handle), "us-east-1", "transcribe")
-                .credentials(wrong)
-                .clock(Clock::system()),
-        )
+        .connect(with_wrong_secret(&handle, "not-the-secret"))
         .await;
     let error = result.expect_err("the signature cannot match");
     assert_eq!(error.kind(), &ErrorKind::SignatureMismatch, "{error}");
@@ -337,19 +340,8 @@ async fn a_signature_mismatch_is_not_retried() {
 #[tokio::test]
 async fn a_signature_mismatch_in_an_exception_frame_is_not_retried() {
     let handle = start(EmulatorConfig::default()).await;
-    let wrong = aws_credential_types::Credentials::new(
-        handle.credentials().access_key_id(),
-        "wrong",
-        None,
-        None,
-        "t",
-    );
     let session = Connector::new(SessionConfig::default())
-        .connect(
-            ConnectRequest::new(transcribe_url(&handle), "us-east-1", "transcribe")
-                .credentials(wrong)
-                .clock(Clock::system()),
-        )
+        .connect(with_wrong_secret(&handle, "wrong"))
         .await
         .expect("the upgrade itself succeeds; the rejection follows the first frame");
     let (mut sink, mut stream) = session.split();
