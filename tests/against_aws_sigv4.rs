@@ -11,6 +11,8 @@
 //!   it also writes `:chunk-signature` before `:date`, so the signatures are compared, not
 //!   the frames (plus the `:date` value and the payload).
 
+#[path = "../benches/support/sdk_audio_event.rs"]
+mod sdk_audio_event;
 mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -344,19 +346,7 @@ fn compare_event_chain(
 }
 
 fn audio_event(payload: &[u8]) -> Message {
-    Message::new(payload.to_vec())
-        .add_header(Header::new(
-            ":message-type",
-            HeaderValue::String("event".into()),
-        ))
-        .add_header(Header::new(
-            ":event-type",
-            HeaderValue::String("AudioEvent".into()),
-        ))
-        .add_header(Header::new(
-            ":content-type",
-            HeaderValue::String("application/octet-stream".into()),
-        ))
+    sdk_audio_event::sdk_audio_event(payload.to_vec())
 }
 
 #[test]

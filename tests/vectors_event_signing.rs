@@ -7,6 +7,8 @@
 //! `EventSigner::sign_at` and the envelope taken apart by hand; the aws-c-auth group is also
 //! run as one chain through one signer.
 
+#[path = "../benches/support/sdk_audio_event.rs"]
+mod sdk_audio_event;
 mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -483,21 +485,7 @@ fn protocol_md_3_9_a_smithy_rs_string_to_sign() {
 #[test]
 fn protocol_md_3_9_b_chained_envelope_and_end_frame() {
     // The inner message is what an independent encoder writes for the stated headers.
-    let inner = encode(
-        &Message::new(&[0u8, 1, 2, 3][..])
-            .add_header(Header::new(
-                ":message-type",
-                HeaderValue::String("event".into()),
-            ))
-            .add_header(Header::new(
-                ":event-type",
-                HeaderValue::String("AudioEvent".into()),
-            ))
-            .add_header(Header::new(
-                ":content-type",
-                HeaderValue::String("application/octet-stream".into()),
-            )),
-    );
+    let inner = encode(&sdk_audio_event::sdk_audio_event(&[0u8, 1, 2, 3][..]));
     assert_eq!(hex::encode(&inner), INNER);
 
     let time = ManualTime::new(at_millis(1_724_194_904_567));
