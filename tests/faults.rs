@@ -28,15 +28,14 @@ use std::error::Error as _;
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::Duration;
 
-use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use sigv4_ws::emulator::{
     ConnectionRecord, Emulator, EmulatorConfig, EmulatorHandle, Fault, OVERSIZED_DECLARED_LEN,
 };
-use sigv4_ws::proto::codec::{DecodeError, HeaderValue, Message};
+use sigv4_ws::proto::codec::{DecodeError, Message};
 use sigv4_ws::services::liveness::{
     LivenessClient, LivenessError, LivenessReceiver, LivenessSender, StartFaceLivenessSession,
-    DEFAULT_CHALLENGE_VERSIONS,
+    VideoEvent, DEFAULT_CHALLENGE_VERSIONS,
 };
 use sigv4_ws::services::transcribe::{
     AudioSender, EventReceiver, MediaEncoding, StartStreamTranscription, TranscribeClient,
@@ -312,20 +311,7 @@ fn liveness_url(handle: &EmulatorHandle) -> Url {
 }
 
 fn video_message(clock: &Clock, len: usize) -> Message {
-    let chunk = base64::engine::general_purpose::STANDARD.encode(vec![7u8; len]);
-    let millis = clock
-        .now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let json = format!(r#"{{"VideoChunk":"{chunk}","TimestampMillis":{millis}}}"#);
-    Message::new(json.into_bytes())
-        .with_header(":event-type", HeaderValue::String("VideoEvent".into()))
-        .with_header(":message-type", HeaderValue::String("event".into()))
-        .with_header(
-            ":content-type",
-            HeaderValue::String("application/json".into()),
-        )
+    VideoEvent::now(vec![7u8; len], clock).to_message()
 }
 
 async fn pause(load: Load) {
