@@ -72,6 +72,8 @@
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod proto;
+#[cfg(feature = "sdk-config")]
+pub mod sdk;
 #[cfg(any(feature = "transcribe", feature = "liveness"))]
 pub mod services;
 #[cfg(feature = "transport")]

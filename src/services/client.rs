@@ -21,6 +21,10 @@ pub(crate) struct Service {
     pub(crate) port: Option<u16>,
     /// The SigV4 signing name.
     pub(crate) signing_name: &'static str,
+    /// The service id of its Smithy model, which names its endpoint overrides in the shared
+    /// config (`AWS_ENDPOINT_URL_<ID>`, a profile's `[services]` section).
+    #[cfg_attr(not(feature = "sdk-config"), allow(dead_code))]
+    pub(crate) sdk_id: &'static str,
 }
 
 /// A service client's settings, and connecting with them.
@@ -31,6 +35,8 @@ pub(crate) struct ServiceClient {
     pub(crate) credentials: Option<SharedCredentialsProvider>,
     pub(crate) clock: Clock,
     pub(crate) endpoint: Option<Url>,
+    /// A configured endpoint that is not a URL, reported when a stream starts.
+    pub(crate) bad_endpoint: Option<ValidationError>,
     pub(crate) fips: bool,
     pub(crate) config: SessionConfig,
 }
@@ -44,9 +50,42 @@ impl ServiceClient {
             credentials: None,
             clock: Clock::system(),
             endpoint: None,
+            bad_endpoint: None,
             fips: false,
             config,
         }
+    }
+
+    /// A client of `service` with what the shared AWS config says: region, credentials
+    /// provider, time source (as the source of this client's clock), FIPS, and endpoint URL.
+    #[cfg(feature = "sdk-config")]
+    pub(crate) fn from_sdk_config(
+        service: &'static Service,
+        shared: &aws_types::SdkConfig,
+        config: SessionConfig,
+    ) -> Self {
+        let region = shared.region().map(|r| r.to_string()).unwrap_or_default();
+        let mut client = ServiceClient::new(service, region, config);
+        client.credentials = shared.credentials_provider();
+        if let Some(source) = shared.time_source() {
+            client.clock = Clock::new(source);
+        }
+        client.fips = shared.use_fips().unwrap_or(false);
+        if let Some(endpoint) = configured_endpoint(service.sdk_id, shared) {
+            match Url::parse(&endpoint) {
+                Ok(url) => client.endpoint = Some(url),
+                Err(e) => {
+                    client.bad_endpoint = Some(ValidationError::new(
+                        "endpoint",
+                        format!(
+                            "the configured endpoint URL {endpoint:?} is not a URL ({e}); fix \
+                             AWS_ENDPOINT_URL / the profile's endpoint_url"
+                        ),
+                    ))
+                }
+            }
+        }
+        client
     }
 
     /// The unsigned URL of `path` with `query`, on the custom endpoint if there is one, else on
@@ -56,6 +95,15 @@ impl ServiceClient {
         path: &str,
         query: &[(&'static str, String)],
     ) -> Result<Url, ValidationError> {
+        if let Some(bad) = &self.bad_endpoint {
+            return Err(bad.clone());
+        }
+        if self.region.is_empty() {
+            return Err(ValidationError::new(
+                "region",
+                "no region is configured: set AWS_REGION or a profile's `region`, or name one",
+            ));
+        }
         check_region(&self.region)?;
         let base = match &self.endpoint {
             Some(url) => url.clone(),
@@ -107,6 +155,24 @@ impl ServiceClient {
     }
 }
 
+/// The endpoint URL the shared config sets for the service with `sdk_id`, resolved as the
+/// generated aws-sdk-rust clients do (aws-sdk-sts `config.rs`, `service_config_key`): the
+/// service-specific setting (`AWS_ENDPOINT_URL_<ID>`, the profile's `[services]` entry), then
+/// the global one. aws-config leaves both out when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is set.
+#[cfg(feature = "sdk-config")]
+fn configured_endpoint(sdk_id: &str, shared: &aws_types::SdkConfig) -> Option<String> {
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id(sdk_id)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    shared
+        .service_config()
+        .and_then(|loader| loader.load_config(key))
+        .or_else(|| shared.endpoint_url().map(str::to_owned))
+}
+
 /// Declares a client type that wraps a [`ServiceClient`] of `service`: the struct, `new`
 /// (whose sessions sign frames as `new` says), the settings methods `credentials`, `clock`,
 /// `endpoint`, `fips`, `region` and `get_clock`, and a `Debug` without credentials. The
@@ -125,7 +191,9 @@ macro_rules! service_client {
             $(#[$clock_meta:meta])*
             clock,
             connection: $connection:literal,
-            fips_host: $fips_host:literal $(,)?
+            fips_host: $fips_host:literal,
+            module: $module:literal,
+            env_id: $env_id:literal $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -144,6 +212,31 @@ macro_rules! service_client {
                         &$service,
                         region.into(),
                         config,
+                    ),
+                }
+            }
+
+            /// A client configured from the shared AWS config, as aws-sdk-rust's
+            /// `Client::new(&SdkConfig)` is: its region, credentials provider, FIPS setting,
+            /// endpoint URL (the service's own override first, e.g.
+            #[doc = concat!("`AWS_ENDPOINT_URL_", $env_id, "`), and time source (the source of")]
+            /// this client's clock; hand one [`Clock`](crate::Clock) to [`Self::clock`] to share it
+            /// with other clients). Feature `sdk-config`.
+            ///
+            /// ```no_run
+            /// # async fn example() {
+            #[doc = concat!("let client = sigv4_ws::services::", $module, "::", stringify!($name), "::from_conf(")]
+            ///     &aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+            /// );
+            /// # }
+            /// ```
+            #[cfg(feature = "sdk-config")]
+            pub fn from_conf(shared: &aws_types::SdkConfig) -> Self {
+                let config =
+                    $crate::transport::SessionConfig::default().frame_signing($frame_signing);
+                $name {
+                    core: $crate::services::client::ServiceClient::from_sdk_config(
+                        &$service, shared, config,
                     ),
                 }
             }
@@ -171,6 +264,7 @@ macro_rules! service_client {
             /// its path, e.g. `http://127.0.0.1:PORT` for the local emulator or a proxy's URL.
             pub fn endpoint(mut self, url: url::Url) -> Self {
                 self.core.endpoint = Some(url);
+                self.core.bad_endpoint = None;
                 self
             }
 
@@ -188,6 +282,14 @@ macro_rules! service_client {
             /// The clock.
             pub fn get_clock(&self) -> &$crate::proto::clock::Clock {
                 &self.core.clock
+            }
+        }
+
+        #[cfg(feature = "sdk-config")]
+        impl From<&aws_types::SdkConfig> for $name {
+            /// As [`Self::from_conf`].
+            fn from(shared: &aws_types::SdkConfig) -> Self {
+                Self::from_conf(shared)
             }
         }
 
@@ -209,6 +311,7 @@ mod tests {
         host: "streaming-example",
         port: Some(8443),
         signing_name: "example",
+        sdk_id: "Example",
     };
 
     #[test]
@@ -232,6 +335,88 @@ mod tests {
         );
         client.region = "evil.com/x".into();
         assert_eq!(client.url("/x", &[]).unwrap_err().field, "region");
+    }
+
+    /// A profile/environment loader that knows one service's endpoint override, keyed as
+    /// aws-config's `EnvServiceConfig` is asked (service id, `AWS_ENDPOINT_URL`, `endpoint_url`).
+    #[cfg(feature = "sdk-config")]
+    #[derive(Debug)]
+    struct OneServiceEndpoint(&'static str, &'static str);
+
+    #[cfg(feature = "sdk-config")]
+    impl aws_types::service_config::LoadServiceConfig for OneServiceEndpoint {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            (key.service_id() == self.0
+                && key.env() == "AWS_ENDPOINT_URL"
+                && key.profile() == "endpoint_url")
+                .then(|| self.1.to_owned())
+        }
+    }
+
+    #[cfg(feature = "sdk-config")]
+    #[test]
+    fn shared_config_sets_region_credentials_fips_time_and_endpoint() {
+        use aws_types::region::Region;
+        use std::time::{Duration, UNIX_EPOCH};
+
+        let time = crate::ManualTime::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let base = aws_types::SdkConfig::builder()
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+            ))
+            .time_source(time.clone())
+            .use_fips(true);
+        let shared = base.build();
+        let client = ServiceClient::from_sdk_config(&SERVICE, &shared, SessionConfig::default());
+        assert_eq!(client.region, "eu-west-1");
+        assert!(client.credentials.is_some());
+        assert_eq!(
+            client.clock.now(),
+            aws_smithy_async::time::TimeSource::now(&time)
+        );
+        assert_eq!(
+            client.url("/x", &[]).unwrap().host_str(),
+            Some("streaming-example-fips.eu-west-1.amazonaws.com")
+        );
+
+        // The service's own override wins over the global one; another service's is ignored.
+        let global = shared
+            .to_builder()
+            .endpoint_url("http://127.0.0.1:1/global")
+            .build();
+        let client = ServiceClient::from_sdk_config(&SERVICE, &global, SessionConfig::default());
+        assert_eq!(
+            client.url("/x", &[]).unwrap().as_str(),
+            "http://127.0.0.1:1/global/x"
+        );
+        for (id, expected) in [
+            ("Example", "http://127.0.0.1:2/own/x"),
+            ("Other", "http://127.0.0.1:1/global/x"),
+        ] {
+            let with_own = shared
+                .to_builder()
+                .endpoint_url("http://127.0.0.1:1/global")
+                .service_config(OneServiceEndpoint(id, "http://127.0.0.1:2/own"))
+                .build();
+            let client =
+                ServiceClient::from_sdk_config(&SERVICE, &with_own, SessionConfig::default());
+            assert_eq!(client.url("/x", &[]).unwrap().as_str(), expected, "{id}");
+        }
+
+        let broken = shared.to_builder().endpoint_url("not a url").build();
+        let client = ServiceClient::from_sdk_config(&SERVICE, &broken, SessionConfig::default());
+        let error = client.url("/x", &[]).unwrap_err();
+        assert_eq!(error.field, "endpoint");
+        assert!(error.reason.contains("AWS_ENDPOINT_URL"), "{error}");
+
+        let no_region = aws_types::SdkConfig::builder().build();
+        let client = ServiceClient::from_sdk_config(&SERVICE, &no_region, SessionConfig::default());
+        let error = client.url("/x", &[]).unwrap_err();
+        assert!(error.reason.contains("AWS_REGION"), "{error}");
     }
 
     #[test]

@@ -154,6 +154,7 @@ const SERVICE: Service = Service {
     host: "streaming-rekognition",
     port: None,
     signing_name: SIGNING_NAME,
+    sdk_id: "RekognitionStreaming",
 };
 
 service_client! {
@@ -178,6 +179,8 @@ service_client! {
         clock,
         connection: "session",
         fips_host: "streaming-rekognition-fips",
+        module: "liveness",
+        env_id: "REKOGNITIONSTREAMING",
     }
 }
 

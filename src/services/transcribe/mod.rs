@@ -150,6 +150,7 @@ const SERVICE: Service = Service {
     host: "transcribestreaming",
     port: Some(PORT),
     signing_name: SIGNING_NAME,
+    sdk_id: "Transcribe Streaming",
 };
 
 service_client! {
@@ -179,6 +180,8 @@ service_client! {
         clock,
         connection: "stream",
         fips_host: "transcribestreaming-fips",
+        module: "transcribe",
+        env_id: "TRANSCRIBE_STREAMING",
     }
 }
 
