@@ -766,8 +766,13 @@ async fn an_unsigned_liveness_event_is_refused() {
     conn.send(video_event(&[1, 2, 3], 1_724_194_903_000)).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
-    assert_eq!(event_type(&events[0]), "InvalidSignatureException");
-    let message = body(&events[0])["Message"].as_str().unwrap().to_owned();
+    // The first events go out on the first frame at the latest; the refusal follows them.
+    let kinds: Vec<&str> = events.iter().map(event_type).collect();
+    assert_eq!(
+        kinds,
+        ["ServerSessionInformationEvent", "InvalidSignatureException"]
+    );
+    let message = body(&events[1])["Message"].as_str().unwrap().to_owned();
     assert!(
         message.starts_with("Missing Authentication Token"),
         "{message}"
@@ -1322,15 +1327,12 @@ async fn liveness_parameters_are_checked_against_the_api_reference_constraints()
     assert!(message.contains("at 'video-height'"), "{message}");
 }
 
-/// Streams one signed video event on a Liveness session with these challenge versions and
-/// returns the events that follow it, up to the first pause.
+/// Opens a Liveness session with these challenge versions and returns the events the emulator
+/// sends before the client says anything, up to the first pause: the service speaks first.
 async fn liveness_greeting(versions: &str) -> Vec<Message> {
     let handle = emulator(EmulatorConfig::default()).await;
     let url = liveness_with("challenge-versions", versions);
     let mut conn = try_open(&handle, &url, &Clock::system()).await.unwrap();
-    let mut signer = conn.signer(Clock::system());
-    conn.send_signed(&mut signer, &video_event(&[1, 2, 3], 1))
-        .await;
     let mut events = Vec::new();
     while let Ok(Some(Ok(message))) =
         tokio::time::timeout(Duration::from_millis(300), conn.ws.next()).await
@@ -1343,7 +1345,7 @@ async fn liveness_greeting(versions: &str) -> Vec<Message> {
 }
 
 #[tokio::test]
-async fn a_challenge_event_follows_the_session_information_unless_light_1_0_0() {
+async fn a_challenge_event_precedes_the_session_information_unless_light_1_0_0() {
     // The light challenge at 1.0.0: session information only.
     let events =
         liveness_greeting("FaceMovementAndLightChallenge_1.0.0,FaceMovementChallenge_1.0.0").await;
@@ -1374,16 +1376,17 @@ async fn a_challenge_event_follows_the_session_information_unless_light_1_0_0() 
     ] {
         let events = liveness_greeting(versions).await;
         let kinds: Vec<&str> = events.iter().map(event_type).collect();
+        // Amplify Android needs the ChallengeEvent first (protocol.md 4.5).
         assert_eq!(
             kinds,
-            ["ServerSessionInformationEvent", "ChallengeEvent"],
+            ["ChallengeEvent", "ServerSessionInformationEvent"],
             "{versions}"
         );
-        let challenge = &body(&events[0])["SessionInformation"]["Challenge"];
+        let challenge = &body(&events[1])["SessionInformation"]["Challenge"];
         assert!(challenge.get(kind).is_some(), "{versions}: {challenge}");
-        assert_eq!(events[1].header_str(":message-type"), Some("event"));
+        assert_eq!(events[0].header_str(":message-type"), Some("event"));
         assert_eq!(
-            body(&events[1]),
+            body(&events[0]),
             json!({"Type": kind, "Version": version}),
             "{versions}"
         );
@@ -1412,11 +1415,15 @@ async fn a_stalled_liveness_session_times_out_before_its_disconnection() {
     assert_eq!(records[0].outcome, Outcome::TimedOut);
     assert_eq!(records[0].close_sent, Some(1008));
 
-    // A client that never says anything times out too.
+    // A client that never says anything gets the session information, then times out too.
     let mut conn = open(&handle, LIVENESS).await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
-    assert_eq!(event_type(&events[0]), "ValidationException");
+    let kinds: Vec<&str> = events.iter().map(event_type).collect();
+    assert_eq!(
+        kinds,
+        ["ServerSessionInformationEvent", "ValidationException"]
+    );
     let records = handle.wait_for_finished(2, PATIENCE).await;
     assert_eq!(records[1].outcome, Outcome::TimedOut);
 

@@ -755,8 +755,8 @@ async fn the_current_sdk_surfaces_the_challenge_event_and_the_legacy_one_drops_i
     assert_eq!(
         record.sent,
         [
-            "ServerSessionInformationEvent",
             "ChallengeEvent",
+            "ServerSessionInformationEvent",
             "DisconnectionEvent"
         ]
     );
@@ -793,5 +793,63 @@ async fn the_current_sdk_surfaces_the_challenge_event_and_the_legacy_one_drops_i
         !legacy.event_types().contains(&"ChallengeEvent"),
         "{legacy}"
     );
+    handle.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service speaks first: a client that waits for the session information, as Amplify web
+// does (its recorder starts on the ServerSessionInformationEvent), still completes.
+
+#[tokio::test]
+async fn an_sdk_client_that_waits_for_the_session_information_completes() {
+    if !node_ready("an_sdk_client_that_waits_for_the_session_information_completes") {
+        return;
+    }
+    let handle = emulator(EmulatorConfig::default()).await;
+    let light_id = "9a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d";
+    let movement_id = "9b1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d";
+    let (light, movement) = tokio::join!(
+        Client::new("current, waits, light 2.0.0", "current", &handle)
+            .session_id(light_id)
+            .env("WAIT_FOR_SESSION_INFO", "1")
+            .env(
+                "CHALLENGE_VERSIONS",
+                "FaceMovementAndLightChallenge_2.0.0,FaceMovementChallenge_1.0.0"
+            )
+            .run(&handle),
+        Client::new("current, waits, movement 1.0.0", "current", &handle)
+            .session_id(movement_id)
+            .env("WAIT_FOR_SESSION_INFO", "1")
+            .env("CHALLENGE_VERSIONS", "FaceMovementChallenge_1.0.0")
+            .run(&handle),
+    );
+    for (run, id, kind) in [
+        (&light, light_id, "FaceMovementAndLightChallenge"),
+        (&movement, movement_id, "FaceMovementChallenge"),
+    ] {
+        let record = assert_clean_session(&handle, run, id).await;
+        assert_eq!(
+            record.sent,
+            [
+                "ChallengeEvent",
+                "ServerSessionInformationEvent",
+                "DisconnectionEvent"
+            ],
+            "{run}"
+        );
+        // Nothing was sent before the session information surfaced in the SDK.
+        assert_eq!(run.of("input_start").len(), 1, "{run}");
+        assert_eq!(
+            run.event_types()[..2],
+            ["ChallengeEvent", "ServerSessionInformationEvent"],
+            "{run}"
+        );
+        let challenge = run
+            .of("event")
+            .into_iter()
+            .find(|l| l["type"] == "ChallengeEvent")
+            .unwrap_or_else(|| panic!("no ChallengeEvent\n{run}"));
+        assert_eq!(challenge["body"]["Type"], kind, "{run}");
+    }
     handle.shutdown().await;
 }

@@ -67,6 +67,9 @@ const CHALLENGE_VERSIONS = process.env.CHALLENGE_VERSIONS || "FaceMovementAndLig
 // "port" (default): the Host header is what any WebSocket client sends, 127.0.0.1:PORT.
 // "signed": send the Host value the SDK actually signed (hostname without port).
 const WS_HOST_HEADER = process.env.WS_HOST_HEADER || "port";
+// "1": send nothing before the ServerSessionInformationEvent arrived, as Amplify web does
+// (its video recorder starts only once the session information is known).
+const WAIT_FOR_SESSION_INFO = process.env.WAIT_FOR_SESSION_INFO === "1";
 
 const hardTimer = setTimeout(
   () => finish(4, { kind: "error", message: `timeout: no completion within TIMEOUT_MS=${TIMEOUT_MS}` }),
@@ -348,7 +351,16 @@ function challengeEvent(videoStart, videoEnd) {
   };
 }
 
+let sessionInfoArrived;
+const sessionInfo = new Promise((resolve) => {
+  sessionInfoArrived = resolve;
+});
+
 async function* requestStream() {
+  if (WAIT_FOR_SESSION_INFO) {
+    await sessionInfo;
+    out({ kind: "input_start", after: "ServerSessionInformationEvent" });
+  }
   const chunks = videoChunks();
   const videoStart = nowMs();
   for (const chunk of chunks) {
@@ -421,6 +433,7 @@ async function main() {
     for await (const event of response.LivenessResponseStream) {
       const [type] = Object.keys(event);
       out({ kind: "event", type, body: toJsonSafe(event[type]) });
+      if (type === "ServerSessionInformationEvent") sessionInfoArrived();
     }
   } catch (err) {
     await waitForSocketsClosed(500);

@@ -129,8 +129,9 @@ fn chosen_challenge(versions: &str) -> Option<(&str, &str)> {
         .find(|(kind, _)| *kind == LIGHT || *kind == MOVEMENT)
 }
 
-/// The `ChallengeEvent` that follows the session information, unless the challenge is the
-/// 1.0.0 light challenge (protocol.md 4.5).
+/// The `ChallengeEvent` that precedes the session information, unless the challenge is the
+/// 1.0.0 light challenge (protocol.md 4.5; Amplify Android refuses a session whose information
+/// comes before its `ChallengeEvent`).
 fn challenge_event(upgrade: &VerifiedUpgrade) -> Option<Value> {
     let (kind, version) = chosen_challenge(upgrade.param("challenge-versions")?)?;
     if kind == LIGHT && version == "1.0.0" {
@@ -226,16 +227,28 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
     let mut informed = false;
     let mut disconnected_at: Option<Instant> = None;
     let mut last_message = Instant::now();
+    let first_events_at = last_message + session.config().liveness_first_event_delay;
 
     loop {
         let deadline = match disconnected_at {
             Some(at) => at + grace,
+            None if !informed => first_events_at,
             None => last_message + idle,
         };
         let data = match session.recv(Some(deadline)).await {
             Incoming::Data(data) => {
                 last_message = Instant::now();
+                if !informed {
+                    informed = true;
+                    send_first_events(session, upgrade).await;
+                }
                 data
+            }
+            Incoming::Timeout if !informed => {
+                // The service speaks first: the client waits for the session information.
+                informed = true;
+                send_first_events(session, upgrade).await;
+                continue;
             }
             Incoming::Closed => {
                 return if disconnected_at.is_some() {
@@ -316,21 +329,25 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
                         disconnected_at = Some(Instant::now());
                     }
                 }
-                Ok(ClientEvent::Other) => {
-                    if !informed && disconnected_at.is_none() {
-                        informed = true;
-                        let info = session_information(upgrade);
-                        let sent = session
-                            .send_event("ServerSessionInformationEvent", &info)
-                            .await;
-                        if let Some(challenge) = challenge_event(upgrade).filter(|_| sent) {
-                            session.send_event("ChallengeEvent", &challenge).await;
-                        }
-                    }
-                }
+                Ok(ClientEvent::Other) => {}
             }
         }
     }
+}
+
+/// `ChallengeEvent` (when the challenge has one), then `ServerSessionInformationEvent`.
+async fn send_first_events(session: &mut Session, upgrade: &VerifiedUpgrade) {
+    if let Some(challenge) = challenge_event(upgrade) {
+        if !session.send_event("ChallengeEvent", &challenge).await {
+            return;
+        }
+    }
+    session
+        .send_event(
+            "ServerSessionInformationEvent",
+            &session_information(upgrade),
+        )
+        .await;
 }
 
 enum ClientEvent {

@@ -17,10 +17,11 @@
 //!   [`EmulatorConfig::close_grace`]) before closing.
 //! * **Face Liveness** (`/start-face-liveness-session-websocket`, signing name `rekognition`):
 //!   signed envelopes only; the four parameters checked against the API reference's
-//!   constraints; a `ServerSessionInformationEvent` after the first client event for the first
+//!   constraints; the service speaks first: right after the upgrade (see
+//!   [`EmulatorConfig::liveness_first_event_delay`]) a `ChallengeEvent` (`{"Type":...,"Version":...}`)
+//!   unless the challenge is the 1.0.0 light challenge, then a `ServerSessionInformationEvent` for the first
 //!   requested challenge the emulator knows (`FaceMovementAndLightChallenge` or
-//!   `FaceMovementChallenge`), followed by a `ChallengeEvent` (`{"Type":...,"Version":...}`)
-//!   unless that is the 1.0.0 light challenge; a `DisconnectionEvent` after the empty
+//!   `FaceMovementChallenge`), without waiting for the client; a `DisconnectionEvent` after the empty
 //!   `VideoChunk` or the signed end frame; then it waits for the client's close (closing with
 //!   1000 itself after [`EmulatorConfig::close_grace`]). A session silent for
 //!   [`EmulatorConfig::liveness_idle_timeout`] before its `DisconnectionEvent` is ended with a
@@ -151,6 +152,7 @@ pub struct EmulatorConfig {
     pub(crate) host_without_port: bool,
     pub(crate) record_media_stamps: bool,
     pub(crate) liveness_idle_timeout: Duration,
+    pub(crate) liveness_first_event_delay: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -175,6 +177,7 @@ impl Default for EmulatorConfig {
             host_without_port: true,
             record_media_stamps: false,
             liveness_idle_timeout: Duration::from_secs(30),
+            liveness_first_event_delay: Duration::from_millis(100),
         }
     }
 }
@@ -308,6 +311,17 @@ impl EmulatorConfig {
     /// is not documented).
     pub fn liveness_idle_timeout(mut self, timeout: Duration) -> Self {
         self.liveness_idle_timeout = timeout;
+        self
+    }
+
+    /// How long a Liveness session waits after the upgrade before it sends its first events
+    /// (`ChallengeEvent`, `ServerSessionInformationEvent`) unless a client frame arrives first.
+    /// The aws-sdk-js-v3 WebSocket handler (and Amplify web's copy of it) attaches its message
+    /// listener only after its `open` promise resolved and the response stream is iterated, so
+    /// frames written in the same instant as the 101 are lost on loopback; on a real network the
+    /// round trip provides this gap. Default 100 ms; zero sends with the 101.
+    pub fn liveness_first_event_delay(mut self, delay: Duration) -> Self {
+        self.liveness_first_event_delay = delay;
         self
     }
 
