@@ -118,3 +118,39 @@ fn dot_segments_do_not_hide_text_before_the_signed_path() {
         harness::assert_refused(&verifier, &format!("{prefix}{target}"), &host);
     }
 }
+
+/// Issue 14 item 3: a rooted path with dot segments (`/evil/../<signed path>`) has the signed
+/// path as its canonical form, so it verified, skipped the service-vs-path check (the raw
+/// path names no service) and `path()` returned the raw `/evil/../…`.
+///
+/// Fixed: the verifier refuses any `.` or `..` segment, saying so in the diagnosis.
+#[cfg(feature = "verify")]
+#[test]
+fn rooted_paths_with_dot_segments_are_refused() {
+    let (target, host) = harness::signed_liveness_upgrade();
+    let verifier = harness::verifier();
+    let path = target.split_once('?').map_or(target.as_str(), |(p, _)| p);
+    let query = &target[path.len()..];
+
+    let variants = [
+        format!("/evil/..{target}"),
+        format!("/.{target}"),
+        format!("{path}/.{query}"),
+        format!("{path}/x/..{query}"),
+    ];
+    for variant in &variants {
+        let refused = verifier
+            .verify_upgrade(variant, &host)
+            .expect_err("a dot segment is refused");
+        assert_eq!(
+            refused.kind(),
+            sigv4_ws::verify::RejectionKind::SignatureMismatch,
+            "{variant:?}"
+        );
+        assert!(
+            refused.diagnosis().to_string().contains("`..` segment"),
+            "the diagnosis names the dot segment: {}",
+            refused.diagnosis()
+        );
+    }
+}

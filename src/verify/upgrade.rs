@@ -214,6 +214,20 @@ impl Verifier {
         }
         let get = |name: &str| found.get(name).copied().unwrap_or_default();
 
+        // 1b. The request target must be origin-form (RFC 9112 3.2.1) without `.` or `..`
+        // segments: SigV4 removes dot segments from the canonical path, so text around them
+        // (found by fuzzing: `x/../<signed path>`, `/evil/../<signed path>`) would vanish from
+        // what is verified, the service read from the raw path would be none, and `path()`
+        // would name a path that was never signed. Refused before the
+        // service check reads the path.
+        if let Some(detail) = non_canonical_target(path) {
+            return Err(reject(
+                RejectionKind::SignatureMismatch,
+                SIGNATURE_MISMATCH_MESSAGE.to_owned(),
+                detail.to_owned(),
+            ));
+        }
+
         // 2. Algorithm.
         let algorithm = get(P_ALGORITHM);
         if algorithm != ALGORITHM {
@@ -400,20 +414,7 @@ impl Verifier {
             ));
         }
 
-        // 9. Signature. The request target must be origin-form (RFC 9112 3.2.1): SigV4 removes
-        // `.` and `..` segments, so text before the first `/` could otherwise vanish from the
-        // canonical path (found by fuzzing: `x/../<signed path>`).
-        if !path.starts_with('/') {
-            return Err(reject(
-                RejectionKind::SignatureMismatch,
-                SIGNATURE_MISMATCH_MESSAGE.to_owned(),
-                Diagnosis::new(
-                    RejectionKind::SignatureMismatch,
-                    "the request target does not start with `/`, so it is not the path that was \
-                     signed; send the presigned URL's path and query exactly as signed",
-                ),
-            ));
-        }
+        // 9. Signature.
         let scope = credential_scope(scope_date, region, service);
         let canonical_path = canonical_path(path);
         let canonical_query = canonical_query(
@@ -514,6 +515,28 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a request path is not the path that was signed, or `None` when it is rooted and free of
+/// `.` and `..` segments (so it equals its canonical form up to escaping).
+fn non_canonical_target(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        return Some(
+            "the request target does not start with `/`, so it is not the path that was \
+             signed; send the presigned URL's path and query exactly as signed",
+        );
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Some(
+            "the request path contains a `.` or `..` segment, which SigV4 removes before \
+             signing, so it is not the path that was signed; send the presigned URL's path \
+             exactly as signed, without dot segments",
+        );
+    }
+    None
 }
 
 /// The canonical request with the value of `X-Amz-Security-Token` replaced by `***`.
@@ -641,7 +664,8 @@ impl VerifiedUpgrade {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The path as received (without the query).
+    /// The path as received (without the query). Always rooted and free of `.`/`..` segments
+    /// (others are refused), so it names the path that was signed.
     pub fn path(&self) -> &str {
         &self.path
     }
