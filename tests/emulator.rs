@@ -1568,3 +1568,39 @@ async fn a_signed_transcribe_stream_without_an_end_frame_closes_after_the_grace(
     assert_eq!(records[0].frame_dates_millis.len(), 2);
     assert_eq!(records[0].outcome, Outcome::Completed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Configured waits of `Duration::MAX` (issue 14 item 8).
+
+/// `Duration::MAX` as every emulator wait means "never time out": before deadlines were
+/// computed with checked arithmetic, `Instant::now() + Duration::MAX` panicked in the
+/// connection task (Transcribe's no-audio deadline, Liveness's first-event and idle deadlines,
+/// the close grace) and in `wait_for_finished` itself.
+#[tokio::test]
+async fn duration_max_waits_mean_never_and_do_not_panic() {
+    let config = EmulatorConfig::default()
+        .no_audio_timeout(Duration::MAX)
+        .close_grace(Duration::MAX)
+        .handshake_timeout(Duration::MAX)
+        .liveness_idle_timeout(Duration::MAX)
+        .liveness_first_event_delay(Duration::MAX);
+    let handle = emulator(config).await;
+
+    let mut transcribe = open(&handle, TRANSCRIBE).await;
+    transcribe.send_audio_then_end(3, &[1u8; CHUNK_16K]).await;
+    let (events, code) = transcribe.until_close().await;
+    assert_eq!(code, Some(1000));
+    assert!(!events.is_empty(), "the stream got its transcript");
+
+    let mut liveness = open(&handle, LIVENESS).await;
+    liveness.ws.close(None).await.expect("client close");
+    let _ = liveness.until_close().await;
+
+    let records = handle.wait_for_finished(2, Duration::MAX).await;
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].outcome, Outcome::Completed);
+    assert!(
+        records.iter().all(|r| r.is_finished()),
+        "both connections ended without a panic: {records:?}"
+    );
+}

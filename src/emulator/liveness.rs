@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::proto::codec::{FrameDecoder, Limits, Message, EVENT_TYPE};
 use crate::verify::{VerifiedUpgrade, UNRECOGNIZED_CLIENT_MESSAGE};
 
+use super::deadline::deadline_after;
 use super::record::Outcome;
 use super::server::{seconds_text, Incoming, ServiceError, Session};
 use super::CLOSE_NORMAL;
@@ -227,13 +228,13 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
     let mut informed = false;
     let mut disconnected_at: Option<Instant> = None;
     let mut last_message = Instant::now();
-    let first_events_at = last_message + session.config().liveness_first_event_delay;
+    let first_events_at = deadline_after(last_message, session.config().liveness_first_event_delay);
 
     loop {
         let deadline = match disconnected_at {
-            Some(at) => at + grace,
+            Some(at) => deadline_after(at, grace),
             None if !informed => first_events_at,
-            None => last_message + idle,
+            None => deadline_after(last_message, idle),
         };
         let data = match session.recv(Some(deadline)).await {
             Incoming::Data(data) => {

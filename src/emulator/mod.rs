@@ -60,6 +60,7 @@
 //! # let _ = records; Ok(()) }
 //! ```
 
+mod deadline;
 mod faults;
 mod liveness;
 mod record;
@@ -466,7 +467,7 @@ impl EmulatorHandle {
         timeout: Duration,
     ) -> Vec<ConnectionRecord> {
         let mut changes = self.records.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline::deadline_in(timeout);
         loop {
             let records = self.records.snapshot();
             if records.iter().filter(|r| r.is_finished()).count() >= count {

@@ -27,6 +27,7 @@ use crate::verify::{
     exception_http_status, exception_payload, http_error_body, Rejection, VerifiedUpgrade, Verifier,
 };
 
+use super::deadline::deadline_in;
 use super::faults::{fault_bytes, Fault};
 use super::record::{
     ConnectionRecord, Delivery, EmulatedService, MediaStamp, Outcome, RecordSlot,
@@ -678,7 +679,7 @@ impl Session {
     /// The upgrade was refused with the exception-frame style: wait for the client's first
     /// message, then reject.
     async fn reject_on_first_message(&mut self, error: ServiceError) -> Outcome {
-        let deadline = Instant::now() + self.ctx.config.no_audio_timeout;
+        let deadline = deadline_in(self.ctx.config.no_audio_timeout);
         match self.recv(Some(deadline)).await {
             Incoming::Data(_) | Incoming::Timeout => self.reject(error).await,
             Incoming::Closed => Outcome::ClientClosed,
@@ -705,7 +706,7 @@ impl Session {
             self.update_record(|r| r.close_sent = Some(code));
         }
         let grace = self.ctx.config.close_grace;
-        let deadline = Instant::now() + grace;
+        let deadline = deadline_in(grace);
         loop {
             match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Ok(Some(Ok(WsMessage::Close(frame)))) => {
@@ -720,7 +721,7 @@ impl Session {
 
     /// After the client's close: let tungstenite send its answer and see the end.
     async fn drain(&mut self) {
-        let deadline = Instant::now() + self.ctx.config.close_grace;
+        let deadline = deadline_in(self.ctx.config.close_grace);
         while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, self.ws.next()).await {}
     }
 

@@ -2,13 +2,13 @@
 
 use bytes::BytesMut;
 use serde_json::{json, Value};
-use tokio::time::Instant;
 
 use crate::proto::codec::{
     FrameDecoder, Limits, Message, CHUNK_SIGNATURE, DATE, EVENT_TYPE, MESSAGE_TYPE,
 };
 use crate::verify::{ChainVerifier, VerifiedUpgrade};
 
+use super::deadline::deadline_in;
 use super::record::{EmulatedService, Outcome};
 use super::server::{seconds_text, Incoming, ServiceError, Session};
 use super::CLOSE_NORMAL;
@@ -360,7 +360,7 @@ pub(crate) async fn run(
     let mut decoder = FrameDecoder::with_limits(Limits::new().max_payload_len(max));
     let mut buffer = BytesMut::new();
     let mut chain: Option<ChainVerifier> = None;
-    let mut deadline = Instant::now() + timeout;
+    let mut deadline = deadline_in(timeout);
 
     loop {
         let data = match session.recv(Some(deadline)).await {
@@ -419,7 +419,7 @@ pub(crate) async fn run(
             .await;
             match step {
                 Step::Continue => {}
-                Step::Audio => deadline = Instant::now() + timeout,
+                Step::Audio => deadline = deadline_in(timeout),
                 Step::End { end_frame } => {
                     // A signed stream's empty AudioEvent is followed by the signed empty end
                     // frame: read and verify that too before closing.
@@ -584,7 +584,7 @@ async fn await_end_frame(session: &mut Session, end: EndFrame<'_>) -> Option<Out
         decoder,
         buffer,
     } = end;
-    let deadline = Instant::now() + session.config().close_grace;
+    let deadline = deadline_in(session.config().close_grace);
     loop {
         let message = match decoder.decode(buffer) {
             Ok(Some(message)) => Some(message),
