@@ -689,7 +689,7 @@ async fn liveness_sends_session_information_while_streaming_and_disconnection_af
 
     let frame = send(&mut signer, video_event(&[4u8; 1000], 1_724_194_904_000));
     conn.send(frame).await;
-    let session_info = json!({"Challenge": {"FaceMovementAndLightChallenge": {"ChallengeId": "c1", "VideoStartTimestamp": 1}}});
+    let session_info = json!({"Challenge": {"FaceMovementAndLightChallenge": {"ChallengeId": "0b5e1f9a-3c2d-4e6f-8a7b-9c0d1e2f3a4b", "VideoStartTimestamp": 1_724_194_904_000_i64}}});
     let frame = send(
         &mut signer,
         json_event("ClientSessionInformationEvent", &session_info),
@@ -747,7 +747,7 @@ async fn liveness_closes_with_1000_when_the_client_lingers_after_disconnection()
     let handle = emulator(EmulatorConfig::default().close_grace(Duration::from_millis(200))).await;
     let mut conn = open(&handle, LIVENESS).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send_signed(&mut signer, &video_event(&[1, 2, 3], 1))
+    conn.send_signed(&mut signer, &video_event(&[1, 2, 3], T0 * 1000 + 1))
         .await;
     conn.send(signer.finish().unwrap()).await;
     let (events, code) = conn.until_close().await;
@@ -844,7 +844,8 @@ async fn an_emulator_an_hour_behind_says_not_yet_current_to_liveness() {
     let mut conn = try_open(&handle, LIVENESS, &client_clock).await.unwrap();
     assert_eq!(date_header(&conn), at(T0 - 3600));
     let mut signer = conn.signer(client_clock);
-    conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
+    conn.send_signed(&mut signer, &video_event(&[1], T0 * 1000 + 1))
+        .await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
     assert_eq!(event_type(&events[0]), "InvalidSignatureException");
@@ -863,14 +864,16 @@ async fn frames_whose_dates_leave_the_window_mid_stream_are_refused() {
         .await
         .unwrap();
     let mut signer = conn.signer(Clock::new(client_time.clone()));
-    conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
+    conn.send_signed(&mut signer, &video_event(&[1], T0 * 1000 + 1))
+        .await;
     let Got::Event(info) = conn.next().await else {
         panic!()
     };
     assert_eq!(event_type(&info), "ServerSessionInformationEvent");
     // The client signs a frame 6 minutes in the future.
     client_time.advance(Duration::from_secs(360));
-    conn.send_signed(&mut signer, &video_event(&[2], 2)).await;
+    conn.send_signed(&mut signer, &video_event(&[2], T0 * 1000 + 2))
+        .await;
     let (events, code) = conn.until_close().await;
     assert_eq!(code, Some(1008));
     assert_eq!(
@@ -1200,7 +1203,8 @@ async fn shutdown_closes_open_sessions_with_1001_and_returns() {
         let mut conn = open(&handle, url).await;
         if url == LIVENESS {
             let mut signer = conn.signer(Clock::system());
-            conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
+            conn.send_signed(&mut signer, &video_event(&[1], T0 * 1000 + 1))
+                .await;
         } else {
             conn.send(audio_event(&[0u8; 320])).await;
         }
@@ -1248,7 +1252,8 @@ async fn refusal(handle: &EmulatorHandle, url: &str) -> (String, String) {
         .expect("exception-frame style: the upgrade succeeds");
     if url.contains("rekognition") {
         let mut signer = conn.signer(Clock::system());
-        conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
+        conn.send_signed(&mut signer, &video_event(&[1], T0 * 1000 + 1))
+            .await;
     } else {
         conn.send(audio_event(&[0u8; 320])).await;
     }
@@ -1399,7 +1404,8 @@ async fn a_stalled_liveness_session_times_out_before_its_disconnection() {
         emulator(EmulatorConfig::default().liveness_idle_timeout(Duration::from_millis(300))).await;
     let mut conn = open(&handle, LIVENESS).await;
     let mut signer = conn.signer(Clock::system());
-    conn.send_signed(&mut signer, &video_event(&[1], 1)).await;
+    conn.send_signed(&mut signer, &video_event(&[1], T0 * 1000 + 1))
+        .await;
     let (events, code) = conn.until_close_after(Duration::from_millis(250)).await;
     assert_eq!(code, Some(1008));
     let kinds: Vec<&str> = events.iter().map(event_type).collect();
@@ -1603,4 +1609,73 @@ async fn duration_max_waits_mean_never_and_do_not_panic() {
         records.iter().all(|r| r.is_finished()),
         "both connections ended without a panic: {records:?}"
     );
+}
+
+/// Streams one video and then this `ClientSessionInformationEvent` on a session with these
+/// challenge versions, and returns the `ValidationException`'s message.
+async fn refused_client_information(versions: &str, information: Value) -> String {
+    let handle = emulator(EmulatorConfig::default()).await;
+    let url = liveness_with("challenge-versions", versions);
+    let mut conn = try_open(&handle, &url, &Clock::system()).await.unwrap();
+    let mut signer = conn.signer(Clock::system());
+    conn.send_signed(&mut signer, &video_event(&[1, 2, 3], T0 * 1000))
+        .await;
+    conn.send_signed(
+        &mut signer,
+        &json_event("ClientSessionInformationEvent", &information),
+    )
+    .await;
+    let (events, code) = conn.until_close().await;
+    assert_eq!(code, Some(1008), "{information}");
+    let refusal = events.last().expect("an exception");
+    assert_eq!(event_type(refusal), "ValidationException", "{information}");
+    body(refusal)["Message"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn client_information_is_checked_against_the_model() {
+    const LIGHT: &str = "FaceMovementAndLightChallenge_2.0.0,FaceMovementChallenge_1.0.0";
+    const ID: &str = "0b5e1f9a-3c2d-4e6f-8a7b-9c0d1e2f3a4b";
+    let start = T0 as i64 * 1000;
+    let cases = [
+        (
+            LIGHT,
+            json!({"Challenge": {}}),
+            "1 validation error detected: Value '{}' at 'Challenge' failed to satisfy constraint: Member must have exactly one member, FaceMovementAndLightChallenge, the challenge of this session",
+        ),
+        (
+            "FaceMovementChallenge_1.0.0",
+            json!({"Challenge": {"FaceMovementAndLightChallenge": {"ChallengeId": ID}}}),
+            "failed to satisfy constraint: Member must have exactly one member, FaceMovementChallenge, the challenge of this session",
+        ),
+        (
+            LIGHT,
+            json!({"Challenge": {"FaceMovementAndLightChallenge": {"ChallengeId": "c-1"}}}),
+            "1 validation error detected: Value 'c-1' at 'Challenge.FaceMovementAndLightChallenge.ChallengeId' failed to satisfy constraint: Member must satisfy regular expression pattern: ",
+        ),
+        (
+            LIGHT,
+            json!({"Challenge": {"FaceMovementAndLightChallenge": {"ChallengeId": ID, "VideoStartTimestamp": 1}}}),
+            "Value '1' at 'Challenge.FaceMovementAndLightChallenge.VideoStartTimestamp' failed to satisfy constraint: Member must be an epoch-millisecond timestamp between 1640995200000 and 2272147200000",
+        ),
+        (
+            LIGHT,
+            json!({"Challenge": {"FaceMovementAndLightChallenge": {"ChallengeId": ID, "ColorDisplayed": {
+                "CurrentColor": {"RGB": [255, 0]}, "SequenceNumber": 51, "CurrentColorStartTimestamp": start}}}}),
+            "2 validation errors detected: Value '[255,0]' at 'Challenge.FaceMovementAndLightChallenge.ColorDisplayed.CurrentColor.RGB' failed to satisfy constraint: Member must be a list of 3 integers between 0 and 255; Value '51' at 'Challenge.FaceMovementAndLightChallenge.ColorDisplayed.SequenceNumber' failed to satisfy constraint: Member must be between 0 and 50",
+        ),
+        (
+            "FaceMovementChallenge_1.0.0",
+            json!({"Challenge": {"FaceMovementChallenge": {"ChallengeId": ID, "InitialFace": {
+                "BoundingBox": {"Width": 320, "Height": 0.5, "Left": 0.1, "Top": 0.1}, "InitialFaceDetectedTimestamp": start}}}}),
+            "1 validation error detected: Value '320' at 'Challenge.FaceMovementChallenge.InitialFace.BoundingBox.Width' failed to satisfy constraint: Member must be a fraction of the video size between 0 and 1",
+        ),
+    ];
+    for (versions, information, expected) in cases {
+        let message = refused_client_information(versions, information.clone()).await;
+        assert!(
+            message.contains(expected),
+            "{information}\n{message}\nexpected {expected}"
+        );
+    }
 }

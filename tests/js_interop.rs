@@ -780,8 +780,16 @@ async fn the_current_sdk_surfaces_the_challenge_event_and_the_legacy_one_drops_i
         "{current}"
     );
 
-    // The legacy model has no ChallengeEvent: received on the wire, never surfaced.
-    assert_clean_session(&handle, &legacy, legacy_id).await;
+    // The legacy model has no ChallengeEvent: received on the wire, never surfaced. Nor has
+    // it a FaceMovementChallenge member, so its light-challenge information is refused.
+    legacy.assert_exit(3);
+    assert_eq!(legacy.last()["name"], "ValidationException", "{legacy}");
+    assert!(
+        legacy.last()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("exactly one member, FaceMovementChallenge")),
+        "{legacy}"
+    );
     assert!(
         legacy
             .of("recv")

@@ -118,7 +118,7 @@ async fn light_challenge_from_request_to_clean_end() {
     stream.send_video(vec![4u8; 1_000]).await.unwrap();
     let (initial_face, target_face) = face(&stream);
     let record = FaceMovementAndLightClientChallenge {
-        challenge_id: "challenge-1".to_owned(),
+        challenge_id: "1c5e1f9a-3c2d-4e6f-8a7b-9c0d1e2f3a4b".to_owned(),
         video_start_timestamp: Some(started),
         video_end_timestamp: Some(stream.now_millis()),
         initial_face: Some(initial_face),
@@ -214,7 +214,7 @@ async fn movement_challenge_with_split_halves() {
     let sender = tokio::spawn(async move {
         video.send_video(vec![8u8; 64]).await?;
         let record = FaceMovementClientChallenge {
-            challenge_id: "challenge-2".to_owned(),
+            challenge_id: "2c5e1f9a-3c2d-4e6f-8a7b-9c0d1e2f3a4b".to_owned(),
             video_start_timestamp: Some(video.now_millis() - 1_000),
             video_end_timestamp: Some(video.now_millis()),
             initial_face: Some(initial_face),

@@ -821,7 +821,7 @@ async fn full_sessions_of_both_services_leak_nothing() {
         }
         let challenge =
             ClientChallenge::FaceMovementAndLight(FaceMovementAndLightClientChallenge {
-                challenge_id: "challenge-1".to_owned(),
+                challenge_id: "1c5e1f9a-3c2d-4e6f-8a7b-9c0d1e2f3a4b".to_owned(),
                 video_start_timestamp: Some(started),
                 video_end_timestamp: Some(video_out.now_millis()),
                 ..Default::default()

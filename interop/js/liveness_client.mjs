@@ -324,31 +324,37 @@ function videoChunks() {
   });
 }
 
+// The challenge the session runs: the first requested type the service knows (the member a
+// ClientSessionInformationEvent must carry).
+// The legacy model (3.398.0) knows only the light member, so that client always sends it.
+const SESSION_CHALLENGE =
+  CLIENT === "legacy" ? "FaceMovementAndLightChallenge" : CHALLENGE_VERSIONS.split(",")
+    .map((entry) => entry.split("_")[0])
+    .find((type) => type === "FaceMovementAndLightChallenge" || type === "FaceMovementChallenge") ??
+  "FaceMovementAndLightChallenge";
+
 function challengeEvent(videoStart, videoEnd) {
   const box = { Width: 0.5, Height: 0.6, Left: 0.25, Top: 0.2 };
-  return {
-    ClientSessionInformationEvent: {
-      Challenge: {
-        FaceMovementAndLightChallenge: {
-          ChallengeId: randomUUID(),
-          VideoStartTimestamp: videoStart,
-          VideoEndTimestamp: videoEnd,
-          InitialFace: { BoundingBox: box, InitialFaceDetectedTimestamp: videoStart },
-          TargetFace: {
-            BoundingBox: { Width: 0.6, Height: 0.7, Left: 0.2, Top: 0.15 },
-            FaceDetectedInTargetPositionStartTimestamp: videoStart + 1,
-            FaceDetectedInTargetPositionEndTimestamp: videoEnd,
-          },
-          ColorDisplayed: {
-            CurrentColor: { RGB: [255, 0, 0] },
-            SequenceNumber: 1,
-            CurrentColorStartTimestamp: videoEnd,
-            PreviousColor: { RGB: [0, 0, 0] },
-          },
-        },
-      },
+  const record = {
+    ChallengeId: randomUUID(),
+    VideoStartTimestamp: videoStart,
+    VideoEndTimestamp: videoEnd,
+    InitialFace: { BoundingBox: box, InitialFaceDetectedTimestamp: videoStart },
+    TargetFace: {
+      BoundingBox: { Width: 0.6, Height: 0.7, Left: 0.2, Top: 0.15 },
+      FaceDetectedInTargetPositionStartTimestamp: videoStart + 1,
+      FaceDetectedInTargetPositionEndTimestamp: videoEnd,
     },
   };
+  if (SESSION_CHALLENGE === "FaceMovementAndLightChallenge") {
+    record.ColorDisplayed = {
+      CurrentColor: { RGB: [255, 0, 0] },
+      SequenceNumber: 1,
+      CurrentColorStartTimestamp: videoEnd,
+      PreviousColor: { RGB: [0, 0, 0] },
+    };
+  }
+  return { ClientSessionInformationEvent: { Challenge: { [SESSION_CHALLENGE]: record } } };
 }
 
 let sessionInfoArrived;

@@ -10,6 +10,7 @@ use crate::proto::codec::{FrameDecoder, Limits, Message, EVENT_TYPE};
 use crate::verify::{VerifiedUpgrade, UNRECOGNIZED_CLIENT_MESSAGE};
 
 use super::deadline::deadline_after;
+use super::liveness_events::{check_client_information, check_video_event, MAX_VIDEO_BYTES};
 use super::record::Outcome;
 use super::server::{seconds_text, Incoming, ServiceError, Session};
 use super::CLOSE_NORMAL;
@@ -229,6 +230,16 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
     let mut disconnected_at: Option<Instant> = None;
     let mut last_message = Instant::now();
     let first_events_at = deadline_after(last_message, session.config().liveness_first_event_delay);
+    let mut progress = Progress {
+        challenge: upgrade
+            .param("challenge-versions")
+            .and_then(chosen_challenge)
+            .map_or(
+                LIGHT,
+                |(kind, _)| if kind == MOVEMENT { MOVEMENT } else { LIGHT },
+            ),
+        video_bytes: 0,
+    };
 
     loop {
         let deadline = match disconnected_at {
@@ -322,7 +333,7 @@ pub(crate) async fn run(session: &mut Session, upgrade: &VerifiedUpgrade) -> Out
                         .await
                 }
             };
-            match client_event(session, &inner) {
+            match client_event(session, &mut progress, &inner) {
                 Err(error) => return session.reject(error).await,
                 Ok(ClientEvent::End) => {
                     if disconnected_at.is_none() {
@@ -358,7 +369,18 @@ enum ClientEvent {
     Other,
 }
 
-fn client_event(session: &mut Session, event: &Message) -> Result<ClientEvent, ServiceError> {
+/// What the checks of later events need from earlier ones.
+struct Progress {
+    /// The session's challenge type: the one member a `ClientSessionInformationEvent` may have.
+    challenge: &'static str,
+    video_bytes: u64,
+}
+
+fn client_event(
+    session: &mut Session,
+    progress: &mut Progress,
+    event: &Message,
+) -> Result<ClientEvent, ServiceError> {
     let event_type = event.header_str(EVENT_TYPE).unwrap_or_default();
     let body: Value = serde_json::from_slice(event.payload()).map_err(|error| {
         ServiceError::new(
@@ -368,6 +390,9 @@ fn client_event(session: &mut Session, event: &Message) -> Result<ClientEvent, S
     })?;
     match event_type {
         "VideoEvent" => {
+            if let Some(message) = check_video_event(&body).message() {
+                return Err(ServiceError::new(VALIDATION, message));
+            }
             if let Some(millis) = body.get("TimestampMillis").and_then(Value::as_i64) {
                 session.record_video_timestamp(millis);
             }
@@ -379,16 +404,22 @@ fn client_event(session: &mut Session, event: &Message) -> Result<ClientEvent, S
                 .decode(chunk)
                 .map_err(|error| ServiceError::new(VALIDATION, format!("VideoChunk is not valid base64: {error}")))?;
             session.record_media(video.len());
-            Ok(ClientEvent::Other)
-        }
-        "ClientSessionInformationEvent" => {
-            if body.get("Challenge").is_none() {
+            progress.video_bytes += video.len() as u64;
+            if progress.video_bytes > MAX_VIDEO_BYTES {
                 return Err(ServiceError::new(
                     VALIDATION,
-                    "1 validation error detected: Value null at 'Challenge' failed to satisfy constraint: Member must not be null",
+                    format!(
+                        "The video of this session exceeds the limit of {MAX_VIDEO_BYTES} bytes (10 MB)."
+                    ),
                 ));
             }
             Ok(ClientEvent::Other)
+        }
+        "ClientSessionInformationEvent" => {
+            match check_client_information(&body, progress.challenge).message() {
+                Some(message) => Err(ServiceError::new(VALIDATION, message)),
+                None => Ok(ClientEvent::Other),
+            }
         }
         other => Err(ServiceError::new(
             VALIDATION,

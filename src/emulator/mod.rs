@@ -63,6 +63,7 @@
 mod deadline;
 mod faults;
 mod liveness;
+mod liveness_events;
 mod record;
 mod server;
 mod transcribe;
