@@ -99,7 +99,7 @@
 //! assert!(info.session_information.challenge.is_some());
 //!
 //! let record = FaceMovementAndLightClientChallenge {
-//!     challenge_id: "challenge-1".to_owned(),
+//!     challenge_id: "1c5e1f9a-3c2d-4e6f-8a7b-9c0d1e2f3a4b".to_owned(), // a UUID, as the model requires
 //!     video_start_timestamp: Some(started),
 //!     video_end_timestamp: Some(stream.now_millis()),
 //!     ..Default::default()
