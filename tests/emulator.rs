@@ -1679,3 +1679,34 @@ async fn client_information_is_checked_against_the_model() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ambiguous requests (issue 16 item 2).
+
+/// Two `Host` headers (as Python's `websockets` sends when given one as an extra header) get
+/// HTTP 400 saying so (RFC 9112 3.2), even with the exception-frame rejection style; before,
+/// the emulator verified against the first and answered with a 101 and an exception frame.
+/// Written as raw HTTP so that no client library merges the two headers.
+#[tokio::test]
+async fn two_host_headers_are_a_400_that_says_so() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let handle = emulator(EmulatorConfig::default()).await;
+    let presigned = Presigner::new(handle.credentials(), "us-east-1", "transcribe")
+        .presign(&Url::parse(TRANSCRIBE).unwrap(), &Clock::system())
+        .unwrap();
+    let target = &presigned.url()[url::Position::BeforePath..];
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {}\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        handle.local_addr(),
+        presigned.host_header()
+    );
+    let mut tcp = TcpStream::connect(handle.local_addr()).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut response)).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response.contains("2 Host headers"), "{response}");
+}

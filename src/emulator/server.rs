@@ -202,9 +202,19 @@ fn decide(
         .filter(|(k, _)| !k.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")))
         .collect();
 
+    let host_count = request.headers().get_all(http::header::HOST).iter().count();
     let mut signed_host: Option<String> = None;
     let verdict = match service {
         None => Verdict::NotFound,
+        // RFC 9112 3.2: more than one Host is a 400, whatever the rejection style; verifying
+        // against one of them would hide which one the client meant to sign.
+        Some(_) if host_count > 1 => Verdict::Refuse(ServiceError::new(
+            "BadRequestException",
+            format!(
+                "The request has {host_count} Host headers; HTTP (RFC 9112 section 3.2) allows exactly one. \
+                 Send only the Host header that was signed (check that your WebSocket library does not add its own)."
+            ),
+        )),
         Some(service) => {
             let error = |e: ServiceError| match ctx.config.rejection_style {
                 RejectionStyle::Http403 => Verdict::Refuse(e),
